@@ -1,0 +1,44 @@
+"""The law catalogue: claims from the literature with checks that can fail.
+
+``catalogue()`` lists every law; ``get_law(id).check(budget)`` runs one. Laws live in one
+module per family, named after the paper's strands; importing this package registers
+them all.
+"""
+
+from learnmech.laws.base import (
+    BUDGETS,
+    STRANDS,
+    Budget,
+    Criterion,
+    Curve,
+    Evidence,
+    Figure,
+    Law,
+    LawContext,
+    Verdict,
+    catalogue,
+    get_law,
+    register,
+)
+
+
+def _load_all() -> None:
+    """Import every law module (each registers its laws on import)."""
+    from learnmech.laws import dln  # noqa: F401
+
+
+__all__ = [
+    "BUDGETS",
+    "STRANDS",
+    "Budget",
+    "Criterion",
+    "Curve",
+    "Evidence",
+    "Figure",
+    "Law",
+    "LawContext",
+    "Verdict",
+    "catalogue",
+    "get_law",
+    "register",
+]

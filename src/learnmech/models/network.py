@@ -1,0 +1,144 @@
+"""The fully connected network behind ``mlp`` and ``deep_linear``.
+
+``h_0 = x``, ``h_l = φ(m_l W_l h_{l-1} + b_l)`` for ``l < L`` and
+``f(x) = m_L W_L h_{L-1} + b_L``, with multipliers ``m_l`` from the plan
+(:mod:`learnmech.param`). Shapes: ``x`` is ``(batch, d_in)``, ``f(x)`` is ``(batch, d_out)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from learnmech.errors import InputError
+from learnmech.param import LayerPlan, plan
+from learnmech.system import MLP, DeepLinear
+
+
+def _erf(x: Tensor) -> Tensor:
+    return torch.erf(x)
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": F.gelu,
+    "erf": _erf,
+    "identity": _identity,
+}
+
+
+def activation_fn(name: str) -> Callable[[Tensor], Tensor]:
+    """The elementwise nonlinearity called ``name``."""
+    if name not in _ACTIVATIONS:
+        raise InputError("activation", name, f"one of {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+class Network(nn.Module):
+    """A stack of :class:`torch.nn.Linear` layers with per-layer forward multipliers.
+
+    Args:
+        widths: ``[d_in, n_1, ..., d_out]``.
+        activation: name of the nonlinearity between layers (``"identity"`` for a DLN).
+        bias: whether the layers carry biases.
+        multipliers: one forward multiplier per layer (plain floats, not parameters).
+    """
+
+    def __init__(
+        self, widths: Sequence[int], activation: str, bias: bool, multipliers: Sequence[float]
+    ) -> None:
+        super().__init__()
+        if len(multipliers) != len(widths) - 1:
+            raise ValueError("one multiplier per layer is needed")
+        self.layers = nn.ModuleList(
+            nn.Linear(widths[i], widths[i + 1], bias=bias) for i in range(len(widths) - 1)
+        )
+        self.activation = activation
+        self.multipliers = tuple(float(m) for m in multipliers)
+        self._phi = activation_fn(activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            m = self.multipliers[i]
+            x = F.linear(x, layer.weight)
+            if m != 1.0:
+                x = x * m
+            if layer.bias is not None:
+                x = x + layer.bias
+            if i < last:
+                x = self._phi(x)
+        return x
+
+    def effective_weights(self) -> list[Tensor]:
+        """``m_l W_l`` for every layer, detached, shapes ``(fan_out, fan_in)``."""
+        return [m * layer.weight.detach() for m, layer in zip(self.multipliers, self.layers)]
+
+    def end_to_end(self) -> Tensor:
+        """``m_L W_L ⋯ m_1 W_1`` (the whole map of a linear network), ``(d_out, d_in)``."""
+        if self.activation != "identity" or self.layers[0].bias is not None:
+            raise InputError(
+                "architecture", self.activation, "a deep linear network (identity, no bias)"
+            )
+        product = None
+        for w in self.effective_weights():
+            product = w if product is None else w @ product
+        assert product is not None
+        return product
+
+
+def build_model(
+    arch: MLP | DeepLinear,
+    d_in: int,
+    d_out: int,
+    optimizer: str = "gd",
+    generator: torch.Generator | None = None,
+) -> tuple[Network, tuple[LayerPlan, ...]]:
+    """Build and initialize the network of ``arch`` (float32, CPU) and return it with its plan.
+
+    Initialization draws from ``generator`` (CPU), so a seed fixes every weight.
+    """
+    layer_plan = plan(arch, d_in, d_out, optimizer)
+    widths = [d_in] + [p.fan_out for p in layer_plan]
+    if isinstance(arch, DeepLinear):
+        net = Network(widths, "identity", False, [p.multiplier for p in layer_plan])
+    else:
+        net = Network(widths, arch.activation, arch.bias, [p.multiplier for p in layer_plan])
+    near_identity = isinstance(arch, DeepLinear) and arch.init == "near_identity"
+    if near_identity and len(set(widths)) != 1:
+        raise InputError(
+            "architecture.init", "near_identity", f"square layers (all widths equal); got {widths}"
+        )
+    with torch.no_grad():
+        for p, layer in zip(layer_plan, net.layers):
+            noise = torch.randn(layer.weight.shape, generator=generator)
+            if near_identity:
+                assert isinstance(arch, DeepLinear)
+                eye = torch.eye(p.fan_out, p.fan_in)
+                layer.weight.copy_(arch.init_scale * (eye + arch.init_noise * noise))
+            else:
+                layer.weight.copy_(p.init_std * noise)
+            if layer.bias is not None:
+                layer.bias.zero_()
+    return net, layer_plan
+
+
+def lecun_mlp(
+    widths: Sequence[int], activation: str, generator: torch.Generator | None = None
+) -> Network:
+    """A LeCun-initialized (std ``1/√fan_in``) MLP without biases, e.g. a teacher network."""
+    net = Network(widths, activation, False, [1.0] * (len(widths) - 1))
+    with torch.no_grad():
+        for layer in net.layers:
+            std = 1.0 / math.sqrt(layer.in_features)
+            layer.weight.copy_(std * torch.randn(layer.weight.shape, generator=generator))
+    return net

@@ -1,0 +1,36 @@
+"""Probes by name: what ``--probe NAME`` and the store's cache key refer to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from learnmech.errors import InputError
+from learnmech.probes.basic import (
+    Accuracy,
+    Balancedness,
+    EndToEndSingularValues,
+    Loss,
+    ModeStrengths,
+    WeightSingularValues,
+)
+from learnmech.train import Probe
+
+PROBES: dict[str, Callable[[], Probe]] = {
+    "loss": Loss,
+    "accuracy": Accuracy,
+    "weight_svals": WeightSingularValues,
+    "e2e_svals": EndToEndSingularValues,
+    "mode_strengths": ModeStrengths,
+    "balancedness": Balancedness,
+}
+
+
+def make_probe(name: str) -> Probe:
+    """A fresh probe called ``name``."""
+    if name not in PROBES:
+        raise InputError("probe", name, f"one of {sorted(PROBES)}")
+    return PROBES[name]()
+
+
+def make_probes(names: Iterable[str]) -> list[Probe]:
+    return [make_probe(n) for n in names]

@@ -1,0 +1,129 @@
+"""Deep linear networks: mode-by-mode learning (Saxe, McClelland & Ganguli 2014).
+
+Setting: ``f(x) = W_L ⋯ W_1 x``, whitened inputs (``Σ_xx = I``), loss
+``L = ½ E‖y − f(x)‖²`` (the ½ convention of :mod:`learnmech.system`), gradient flow
+``dW_l/dt = −∂L/∂W_l``. Gradient descent with step ``η`` follows it at time ``t = η·step``.
+Write ``Σ_yx = Σ_α λ_α u_α v_αᵀ`` and call ``s_α = u_αᵀ (W_L ⋯ W_1) v_α`` the strength of
+mode ``α``.
+
+Balanced, aligned weights decouple into one ODE per mode (site Eq. 11)::
+
+    ds/dt = L s^{2 − 2/L} (λ − s)
+
+* ``L = 1``: ``s(t) = λ + (s₀ − λ) e^{−t}`` (convex, no plateau);
+* ``L = 2``: the logistic ``s(t) = λ / (1 + (λ/s₀ − 1) e^{−2λt})``;
+* ``L ≥ 3``: integrated numerically (in ``log s``, so tiny ``s₀`` are exact).
+
+Time to learn: the time at which ``s`` reaches ``fraction·λ``; for ``L = 2`` and half
+height, ``t½ = ln(λ/s₀ − 1) / (2λ) ≈ ln(λ/s₀) / (2λ)``. (The site's ``τ ≈ ln(λ/s₀)/λ``
+drops this factor 2; its GD widget uses ``t = 2η·step`` because its loss has no ½.)
+
+From *small random* init, depth 2: with ``a = W₁v_α`` and ``b = W₂ᵀu_α``, the early phase
+is linear (``ȧ = λb``, ``ḃ = λa``), so ``s_α(t) ≈ ‖a₀+b₀‖²/4 · e^{2λt} − ‖a₀−b₀‖²/4 ·
+e^{−2λt}``. Matching the logistic's early phase ``s₀ e^{2λt}`` gives the parameter-free
+effective initial strength ``s₀ = ‖a₀ + b₀‖² / 4`` (:func:`effective_initial_strength`).
+For a group of modes sharing one ``λ`` the strengths are the singular values of the
+projected block, and ``s₀`` are the eigenvalues of ``P₀ᵀP₀/4`` with ``P₀ = W₁V_g + W₂ᵀU_g``.
+
+Conservation (Arora et al. 2018; Du et al. 2018): ``C_l = W_{l+1}ᵀW_{l+1} − W_l W_lᵀ`` is
+constant under gradient flow and decays as ``C_l(0) e^{−2λ_wd t}`` with weight decay
+``λ_wd`` (``dW/dt = −∇L − λ_wd W``). Under GD each step adds exactly
+``η² (G_{l+1}ᵀG_{l+1} − G_l G_lᵀ)`` (``G`` the gradients) and multiplies by
+``(1 − ηλ_wd)²``, so at fixed time ``t`` the drift from conservation is ``O(η)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from scipy.integrate import quad, solve_ivp
+
+from learnmech.errors import InputError
+
+
+def _check(lam: float, s0: float, depth: int) -> None:
+    if lam <= 0:
+        raise InputError("lam", lam, "a positive singular value")
+    if depth < 1:
+        raise InputError("depth", depth, "an integer ≥ 1")
+    if depth >= 2 and not 0 < s0 < lam:
+        raise InputError("s0", s0, f"0 < s0 < lam = {lam} (a small positive initial strength)")
+
+
+def mode_trajectory(lam: float, s0: float, t: Sequence[float] | np.ndarray, depth: int = 2) -> np.ndarray:
+    """Strength ``s(t)`` of one balanced aligned mode at the times ``t`` (``t ≥ 0``).
+
+    Args:
+        lam: the mode's singular value ``λ`` of ``Σ_yx``.
+        s0: its strength at ``t = 0``.
+        t: times (gradient-flow units, ``η·step``), any order.
+        depth: number of layers ``L``.
+    """
+    _check(lam, s0, depth)
+    t = np.asarray(t, dtype=float)
+    if depth == 1:
+        return lam + (s0 - lam) * np.exp(-t)
+    if depth == 2:
+        return lam / (1.0 + (lam / s0 - 1.0) * np.exp(-2.0 * lam * t))
+    # z = log s:  dz/dt = L s^{1 − 2/L} (λ − s)
+    def rhs(_: float, z: np.ndarray) -> np.ndarray:
+        s = math.exp(z[0])
+        return np.array([depth * s ** (1.0 - 2.0 / depth) * (lam - s)])
+
+    order = np.argsort(t)
+    ts = t[order]
+    sol = solve_ivp(rhs, (0.0, float(ts[-1]) if ts.size else 0.0), [math.log(s0)],
+                    t_eval=ts, rtol=1e-10, atol=1e-12, method="LSODA")
+    out = np.empty_like(t)
+    out[order] = np.exp(sol.y[0])
+    return out
+
+
+def time_to_learn(lam: float, s0: float, depth: int = 2, fraction: float = 0.5) -> float:
+    """Exact time for a balanced aligned mode to grow from ``s0`` to ``fraction·λ``.
+
+    ``t = ∫ ds / (L s^{2−2/L} (λ − s))``; closed form for ``L ≤ 2``.
+    """
+    _check(lam, s0, depth)
+    if not 0 < fraction < 1:
+        raise InputError("fraction", fraction, "a number in (0, 1)")
+    target = fraction * lam
+    if depth == 1:
+        return math.log((lam - s0) / (lam - target)) if s0 < target else 0.0
+    if s0 >= target:
+        return 0.0
+    if depth == 2:
+        return math.log((lam / s0 - 1.0) * fraction / (1.0 - fraction)) / (2.0 * lam)
+    value, _ = quad(
+        lambda z: 1.0 / (depth * math.exp(z) ** (1.0 - 2.0 / depth) * (lam - math.exp(z))),
+        math.log(s0), math.log(target), limit=200, epsabs=0, epsrel=1e-10,
+    )
+    return float(value)
+
+
+def effective_initial_strength(
+    w1: torch.Tensor, w2: torch.Tensor, u: torch.Tensor, v: torch.Tensor
+) -> np.ndarray:
+    """Effective initial strengths of a group of modes of a depth-2 network at small init.
+
+    Args:
+        w1: first layer, ``(h, d_in)``.
+        w2: second layer, ``(d_out, h)``.
+        u: the group's left singular vectors of ``Σ_yx``, ``(d_out, k)``.
+        v: its right singular vectors, ``(d_in, k)``.
+
+    Returns:
+        ``k`` strengths, descending: eigenvalues of ``P₀ᵀP₀ / 4`` with
+        ``P₀ = w1 v + w2ᵀ u`` (``k = 1``: ``‖w1 v + w2ᵀ u‖² / 4``).
+    """
+    p = w1.double() @ v.double() + w2.double().T @ u.double()
+    evals = torch.linalg.eigvalsh(p.T @ p / 4.0)
+    return np.sort(evals.cpu().numpy())[::-1].copy()
+
+
+def conserved_decay(c0: float | np.ndarray, weight_decay: float, t: np.ndarray | float) -> np.ndarray:
+    """``‖C(t)‖ = ‖C(0)‖ e^{−2 λ_wd t}`` under gradient flow with weight decay ``λ_wd``."""
+    return np.asarray(c0) * np.exp(-2.0 * weight_decay * np.asarray(t, dtype=float))
