@@ -159,9 +159,25 @@ class Digits(Spec):
         return self
 
 
+class FashionMNIST(Spec):
+    """Fashion-MNIST (Debian's ``dataset-fashion-mnist``): 28×28 images flattened to 784,
+    10 classes. ``n_train`` examples from the 60,000 training images and ``n_test`` from
+    the 10,000 test images, drawn with ``seed``; ``classes`` keeps the first labels only."""
+
+    name: Literal["fashion_mnist"] = "fashion_mnist"
+    n_train: int = Field(2000, gt=0, le=60000)
+    n_test: int = Field(1000, ge=0, le=10000)
+    classes: int = Field(10, ge=2, le=10)
+    standardize: bool = True
+    seed: int = 0
+
+
 Data = Annotated[
-    LinearTeacher | Hierarchy | TeacherStudent | Digits, Field(discriminator="name")
+    LinearTeacher | Hierarchy | TeacherStudent | Digits | FashionMNIST,
+    Field(discriminator="name"),
 ]
+
+CLASSIFICATION = (Digits, FashionMNIST)
 
 
 class LearningRule(Spec):
@@ -214,7 +230,7 @@ class System(Spec):
 
     @model_validator(mode="after")
     def _check_objective(self) -> System:
-        if self.objective == "cross_entropy" and not isinstance(self.data, Digits):
+        if self.objective == "cross_entropy" and not isinstance(self.data, CLASSIFICATION):
             raise ValueError(
                 f"cross_entropy needs a classification data set; {self.data.name} is regression"
             )
@@ -313,7 +329,10 @@ def _input_error(err: ValidationError, raw: Any) -> InputError:
     return InputError(field, value, allowed)
 
 
-_TAGS = {"mlp", "deep_linear", "linear_teacher", "hierarchy", "teacher_student", "digits"}
+_TAGS = {
+    "mlp", "deep_linear", "linear_teacher", "hierarchy", "teacher_student", "digits",
+    "fashion_mnist",
+}
 
 
 def _is_union_tag(part: Any, loc: tuple[Any, ...]) -> bool:

@@ -14,7 +14,7 @@ from learnmech.probes.basic import (
     ModeStrengths,
     WeightSingularValues,
 )
-from learnmech.probes.registry import PROBES, make_probe, make_probes
+from learnmech.probes.registry import PROBES, make_probe, make_probes, register_probe
 
 __all__ = [
     "PROBES",
@@ -26,4 +26,5 @@ __all__ = [
     "WeightSingularValues",
     "make_probe",
     "make_probes",
+    "register_probe",
 ]

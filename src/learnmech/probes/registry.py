@@ -25,6 +25,18 @@ PROBES: dict[str, Callable[[], Probe]] = {
 }
 
 
+def register_probe(name: str) -> Callable[[Callable[[], Probe]], Callable[[], Probe]]:
+    """Decorator: make a zero-argument factory (often the probe class) available by name."""
+
+    def deco(factory: Callable[[], Probe]) -> Callable[[], Probe]:
+        if name in PROBES:
+            raise ValueError(f"probe {name!r} registered twice")
+        PROBES[name] = factory
+        return factory
+
+    return deco
+
+
 def make_probe(name: str) -> Probe:
     """A fresh probe called ``name``."""
     if name not in PROBES:
