@@ -363,35 +363,21 @@ def _tridiagonal(alpha: list[float], beta: list[float]) -> Tensor:
     return t
 
 
-def _block_tridiagonal(diag: list[Tensor], sub: list[Tensor]) -> Tensor:
-    """``T`` with diagonal blocks ``diag[j]`` and blocks ``sub[j]`` below them."""
-    b = diag[0].shape[0]
-    m = b * len(diag)
-    t = torch.zeros(m, m, dtype=torch.float64)
-    for j, a in enumerate(diag):
-        t[j * b : (j + 1) * b, j * b : (j + 1) * b] = (a + a.T) / 2
-    for j, c in enumerate(sub[: len(diag) - 1]):
-        t[(j + 1) * b : (j + 2) * b, j * b : (j + 1) * b] = c
-        t[j * b : (j + 1) * b, (j + 1) * b : (j + 2) * b] = c.T
-    return t
-
-
 def _next_block(w: Tensor, basis: Tensor, op: SymmetricOperator, gen: torch.Generator,
                 floor: float) -> tuple[Tensor, Tensor]:
-    """Orthonormalize the columns of ``w`` against ``basis`` and each other (twice,
-    Gram–Schmidt): ``w ≈ Q_new R`` with ``R`` upper triangular. A column that vanishes
-    (norm ``≤ floor``: breakdown) is replaced by a random direction with a zero row."""
-    w = _orthogonalize(w, basis)
+    """Orthonormalize the columns of ``w`` (already orthogonal to ``basis``) against each
+    other, Gram–Schmidt twice: ``w ≈ Q_new R`` with ``R`` upper triangular (float64, CPU).
+    A column that vanishes (norm ``≤ floor``: breakdown) is replaced by a random direction
+    orthogonal to everything so far, with a zero row in ``R``."""
     b = w.shape[1]
     cols: list[Tensor] = []
     r = torch.zeros(b, b, dtype=torch.float64)
     for i in range(b):
         v = w[:, i]
-        for _ in range(2):
-            for j, q in enumerate(cols):
-                c = q @ v
-                r[j, i] += float(c)
-                v = v - c * q
+        for _ in range(2 if cols else 0):
+            c = torch.stack(cols, 1).T @ v
+            r[: len(cols), i] += c.double().cpu()
+            v = v - torch.stack(cols, 1) @ c
         norm = float(v.norm())
         if norm > floor:
             r[i, i] = norm
@@ -399,8 +385,6 @@ def _next_block(w: Tensor, basis: Tensor, op: SymmetricOperator, gen: torch.Gene
             continue
         done = torch.cat([basis, torch.stack(cols, 1)], 1) if cols else basis
         v = _orthogonalize(_random_vector(op, gen), done)
-        for q in cols:
-            v = v - (q @ v) * q
         cols.append(v / v.norm())
     return torch.stack(cols, 1), r
 
@@ -441,33 +425,31 @@ def lanczos(
             raise InputError("v0", "zero or non-finite vector", "non-zero finite start vectors")
     extra = [_random_vector(op, gen) for _ in range(k - start.shape[1])]
     start = torch.cat([start, *(e[:, None] for e in extra)], dim=1)
-    empty = torch.empty(op.dim, 0, dtype=op.dtype, device=op.device)
-    block, _ = _next_block(start, empty, op, gen, 0.0)
-    basis = empty
-    diag: list[Tensor] = []
-    sub: list[Tensor] = []
+    block, _ = _next_block(start, start[:, :0], op, gen, 0.0)
+    steps = max(1, min(max(max_iter, k) // k, op.dim // k))
+    basis = torch.empty(op.dim, steps * k, dtype=op.dtype, device=op.device)
+    t = torch.zeros(steps * k, steps * k, dtype=torch.float64)
     products = 0
-    while True:
-        basis = torch.cat([basis, block], dim=1)
+    for j in range(steps):
+        lo, hi = j * k, (j + 1) * k
+        basis[:, lo:hi] = block
         w = torch.stack([op.matvec(q) for q in block.T], dim=1)
         products += k
-        a = (block.T @ w).double().cpu()
-        diag.append(a)
-        w = w - block @ a.to(w)
-        if len(sub) > 0:
-            w = w - basis[:, -2 * k : -k] @ sub[-1].T.to(w)
-        w = _orthogonalize(w, basis)
-        theta, s = torch.linalg.eigh(_block_tridiagonal(diag, sub))
+        a = block.T @ w
+        t[lo:hi, lo:hi] = ((a + a.T) / 2).double().cpu()
+        w = _orthogonalize(w, basis[:, :hi])
+        theta, s = torch.linalg.eigh(t[:hi, :hi])
         order = torch.argsort(theta, descending=True)[:k]
         scale = max(float(theta.abs().max()), 1e-30)
         residuals = (w @ s[-k:, order].to(w)).norm(dim=0).double().cpu()
         converged = bool((residuals <= tol * scale).all())
-        if converged or basis.shape[1] + k > op.dim or products + k > max(max_iter, k):
+        if converged or j == steps - 1:
             break
-        block, r = _next_block(w, basis, op, gen, 1e-10 * scale)
-        sub.append(r)
-    vectors = basis @ s[:, order].to(dtype=op.dtype, device=op.device)
-    if basis.shape[1] == op.dim:
+        block, r = _next_block(w, basis[:, :hi], op, gen, 1e-10 * scale)
+        t[hi : hi + k, lo:hi] = r
+        t[lo:hi, hi : hi + k] = r.T
+    vectors = basis[:, :hi] @ s[:, order].to(dtype=op.dtype, device=op.device)
+    if hi == op.dim:
         converged = True
     return Eigenpairs(theta[order], vectors, residuals, converged, products)
 
