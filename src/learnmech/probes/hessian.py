@@ -161,7 +161,7 @@ class HessianOperator:
         self._single, self._data = _batches(data)
         self.backend: Literal["autograd", "func"] = "func" if backend == "func" else "autograd"
         self._fallback = backend == "auto"
-        self._graph: tuple[list[Tensor], list[Tensor]] | None = None
+        self._graph: tuple[list[Tensor], Tensor, list[Tensor]] | None = None
         self._func_checked = False
         self.matvecs = 0
 
@@ -207,15 +207,17 @@ class HessianOperator:
 
     def loss_and_gradient(self) -> tuple[float, Tensor]:
         """``(L(θ), ∇L(θ))``, the gradient as a vector of length ``dim``."""
+        if self._single is not None and self.backend == "autograd":
+            _, loss, g = self._cached_graph()
+            return float(loss.detach()), self.flatten(g).detach()
         total = self._total()
-        value, g = 0.0, torch.zeros(self.dim, dtype=self.dtype, device=self.device)
+        value, grad_ = 0.0, torch.zeros(self.dim, dtype=self.dtype, device=self.device)
         for batch in self._batches():
             leaves = self._leaves()
-            w = _size(batch[0]) / total
-            loss = self._loss(leaves, batch) * w
-            g += self.flatten(torch.autograd.grad(loss, list(leaves.values())))
-            value += float(loss.detach())
-        return value, g
+            part = self._loss(leaves, batch) * (_size(batch[0]) / total)
+            grad_ += self.flatten(torch.autograd.grad(part, list(leaves.values())))
+            value += float(part.detach())
+        return value, grad_
 
     # ---- products ---------------------------------------------------------------------
     def matvec(self, v: Tensor) -> Tensor:
@@ -242,21 +244,33 @@ class HessianOperator:
             return torch.stack([self.matvec(c) for c in v.T], dim=1)
         return self.matvec(v)
 
-    def _gradient_graph(self, batch: Batch, weight: float) -> tuple[list[Tensor], list[Tensor]]:
+    def _gradient_graph(self, batch: Batch, weight: float
+                        ) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+        """Leaves, weighted loss and its gradient, with the graph kept for differentiating
+        again."""
         leaves = list(self._leaves().values())
         loss = self._loss(dict(zip(self.names, leaves, strict=True)), batch) * weight
-        return leaves, list(torch.autograd.grad(loss, leaves, create_graph=True))
+        return leaves, loss, list(torch.autograd.grad(loss, leaves, create_graph=True))
+
+    def _cached_graph(self) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+        """The single batch's gradient graph, built once and reused by every product."""
+        assert self._single is not None
+        if self._graph is None:
+            self._graph = self._gradient_graph(self._single[0], 1.0)
+        return self._graph
+
+    def _graphs(self) -> Iterable[tuple[list[Tensor], Tensor, list[Tensor]]]:
+        if self._single is not None:
+            yield self._cached_graph()
+            return
+        total = self._total()
+        for batch in self._batches():
+            yield self._gradient_graph(batch, _size(batch[0]) / total)
 
     def _hvp_autograd(self, parts: list[Tensor]) -> Tensor:
-        if self._single is not None:
-            if self._graph is None:
-                self._graph = self._gradient_graph(self._single[0], 1.0)
-            leaves, g = self._graph
-            return self.flatten(torch.autograd.grad(g, leaves, parts, retain_graph=True))
-        total, out = self._total(), torch.zeros(self.dim, dtype=self.dtype, device=self.device)
-        for batch in self._batches():
-            leaves, g = self._gradient_graph(batch, _size(batch[0]) / total)
-            out += self.flatten(torch.autograd.grad(g, leaves, parts))
+        out = torch.zeros(self.dim, dtype=self.dtype, device=self.device)
+        for leaves, _, g in self._graphs():
+            out += self.flatten(torch.autograd.grad(g, leaves, parts, retain_graph=True))
         return out
 
     def _hvp_func(self, parts: list[Tensor]) -> Tensor:
@@ -299,18 +313,18 @@ class HessianOperator:
         """``∇_θ (uᵀ H(θ) u)`` for a fixed vector ``u``: a third-derivative contraction.
 
         For a simple top eigenpair ``(S, u)`` with ``‖u‖ = 1`` this is the gradient of the
-        sharpness, ``∇S = ∇_θ(uᵀHu)`` (Hellmann–Feynman). Cost: about one gradient with
-        its graph, one product and one more backward pass per batch.
+        sharpness, ``∇S = ∇_θ(uᵀHu)`` (Hellmann–Feynman). Uses double backward (whatever
+        the backend); for a single batch it reuses the gradient graph of the products, and
+        costs one product with its graph plus one backward pass through it.
         """
         parts = self.unflatten(u.to(device=self.device, dtype=self.dtype))
-        total, out = self._total(), torch.zeros(self.dim, dtype=self.dtype, device=self.device)
-        for batch in self._batches():
-            leaves, g = self._gradient_graph(batch, _size(batch[0]) / total)
-            hv = torch.autograd.grad(g, leaves, parts, create_graph=True)
+        out = torch.zeros(self.dim, dtype=self.dtype, device=self.device)
+        for leaves, _, g in self._graphs():
+            hv = torch.autograd.grad(g, leaves, parts, create_graph=True, retain_graph=True)
             quad = sum((h * p).sum() for h, p in zip(hv, parts, strict=True))
             assert isinstance(quad, Tensor)
-            out += self.flatten(torch.autograd.grad(quad, leaves))
-        return out
+            out += self.flatten(torch.autograd.grad(quad, leaves, retain_graph=True))
+        return out.detach()
 
     def dense(self) -> Tensor:
         """The full ``(dim, dim)`` matrix, one product per column (small models only)."""

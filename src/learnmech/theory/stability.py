@@ -105,6 +105,7 @@ class FlowPath:
     ``loss`` ``L(w(t))``; ``sharpness`` ``S(w(t))``; ``sigma2`` ``σ²(t)`` (0 where the flow
     is plain gradient flow); ``avg_loss`` the predicted time-averaged GD loss
     ``L + σ²/η``; ``top_vector`` ``(n, dim)`` the top eigenvector ``u(t)`` of ``∇²L``.
+
     """
 
     lr: float
@@ -118,6 +119,17 @@ class FlowPath:
     @property
     def avg_loss(self) -> np.ndarray:
         return np.asarray(self.loss) + np.asarray(self.sigma2) / self.lr
+
+
+def _operator(net: nn.Module, params: list[nn.Parameter], w: Tensor,
+              loss_fn: Callable[[Tensor, Tensor], Tensor],
+              data: tuple[Any, Tensor] | Iterable[tuple[Any, Tensor]]) -> Any:
+    """The Hessian operator of ``net`` with its parameters set to ``w``."""
+    from learnmech.probes.hessian import HessianOperator
+
+    with torch.no_grad():
+        torch.nn.utils.vector_to_parameters(w, params)
+    return HessianOperator(net, loss_fn, data)
 
 
 def central_flow(
@@ -149,7 +161,8 @@ def central_flow(
 
     and ``∇L(w + xu) ≈ ∇L + xSu + ½x²∇S`` averages to the flow's velocity above.
 
-    Discretization: explicit Euler with step ``dt`` (GD steps). To stay on the constraint
+    Discretization: explicit Euler with step ``dt ≤ ½`` (GD steps; along ``u`` the flow's
+    curvature is ``2/η``, so ``η·dt·S = 2dt ≤ 1`` keeps Euler stable). To stay on the constraint
     ``S = 2/η`` despite the discretization, ``σ²`` is the value that makes the linearized
     sharpness after the step exactly ``2/η``:
 
@@ -158,25 +171,27 @@ def central_flow(
     which equals the formula above when ``S = 2/η`` and is 0 whenever gradient flow would
     keep ``S`` below ``2/η`` over the step. ``∇S`` is computed only when ``S > 0.9 · 2/η``
     (below, ``σ² = 0`` unless one Euler step raises ``S`` by 10 %). ``stabilize=False``
-    gives plain gradient flow (``σ² = 0``) with the same integrator.
+    gives plain gradient flow (``σ² = 0``); as its sharpness is not capped it takes Euler
+    sub-steps ``dt/m`` with ``η (dt/m) S ≤ ½``.
 
     Args:
         model: the network at the start; a copy is integrated, the model is not changed.
         loss_fn, data: as for :class:`learnmech.probes.hessian.HessianOperator`.
         lr: GD's learning rate ``η``.
         steps: the horizon in GD steps.
-        dt: Euler step in GD steps.
+        dt: Euler step in GD steps, at most ½.
         record: the times at which to record (default every GD step); rounded to the grid.
         stabilize: ``False`` for gradient flow.
-        tol: relative Lanczos tolerance of ``S`` and ``u`` (warm-started each step).
+        tol: relative Lanczos tolerance of ``S`` and ``u`` (warm-started each step; at
+            least 1e-2 for gradient flow, where ``S`` only sets the sub-steps).
 
     Returns:
         The :class:`FlowPath` at the recorded times.
     """
-    from learnmech.probes.hessian import HessianOperator, lanczos
+    from learnmech.probes.hessian import lanczos
 
-    if dt <= 0 or steps < 0:
-        raise InputError("dt/steps", (dt, steps), "dt > 0 and steps ≥ 0")
+    if not 0 < dt <= 0.5 or steps < 0:
+        raise InputError("dt/steps", (dt, steps), "0 < dt ≤ 0.5 and steps ≥ 0")
     net = copy.deepcopy(model)
     params = [p for p in net.parameters() if p.requires_grad]
     n = round(steps / dt)
@@ -189,18 +204,17 @@ def central_flow(
     with torch.no_grad():
         w = torch.nn.utils.parameters_to_vector(params).clone()
     for i in range(n + 1):
-        with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(w, params)
-        op = HessianOperator(net, loss_fn, data)
+        op = _operator(net, params, w, loss_fn, data)
         loss, g = op.loss_and_gradient()
-        top = lanczos(op, 1, tol=tol, v0=u, seed=0)
+        # gradient flow needs S only to choose its sub-steps: 1 % is enough
+        top = lanczos(op, 1, tol=tol if stabilize else max(tol, 1e-2), v0=u, seed=0)
         u, s = top.vectors[:, 0], float(top.values[0])
-        sigma2 = 0.0
-        grad_s: Tensor | None = None
+        sigma2, velocity = 0.0, g
         if stabilize and s > 0.9 * edge:
             grad_s = op.curvature_gradient(u)
             need = (s - edge) / (lr * dt) - float(grad_s @ g)
             sigma2 = max(0.0, 2.0 * need / float(grad_s @ grad_s))
+            velocity = g + 0.5 * sigma2 * grad_s
         if i in keep:
             path.times.append(float(marks[i]))
             path.params.append(w.clone())
@@ -210,8 +224,14 @@ def central_flow(
             path.top_vector.append(u.clone())
         if i == n:
             break
-        velocity = g if grad_s is None or sigma2 == 0.0 else g + 0.5 * sigma2 * grad_s
-        w = w - lr * dt * velocity
+        if stabilize:
+            w = w - lr * dt * velocity
+        else:  # sub-steps with η·dt_sub·S ≤ ½: gradient flow's sharpness is not capped
+            sub = max(1, math.ceil(2 * lr * dt * s))
+            for j in range(sub):
+                if j > 0:
+                    g = _operator(net, params, w, loss_fn, data).loss_and_gradient()[1]
+                w = w - lr * (dt / sub) * g
         if not torch.isfinite(w).all() or not math.isfinite(loss):
             raise RuntimeError(f"the flow diverged at t = {marks[i]:.3g}")
     return path
