@@ -83,14 +83,16 @@ class Network(nn.Module):
         """``m_l W_l`` for every layer, detached, shapes ``(fan_out, fan_in)``."""
         return [m * layer.weight.detach() for m, layer in zip(self.multipliers, self.layers)]
 
-    def end_to_end(self) -> Tensor:
-        """``m_L W_L ⋯ m_1 W_1`` (the whole map of a linear network), ``(d_out, d_in)``."""
+    def end_to_end(self, dtype: torch.dtype | None = None) -> Tensor:
+        """``m_L W_L ⋯ m_1 W_1`` (the whole map of a linear network), ``(d_out, d_in)``,
+        multiplied out in ``dtype`` (default: the weights' dtype)."""
         if self.activation != "identity" or self.layers[0].bias is not None:
             raise InputError(
                 "architecture", self.activation, "a deep linear network (identity, no bias)"
             )
         product = None
         for w in self.effective_weights():
+            w = w.to(dtype) if dtype is not None else w
             product = w if product is None else w @ product
         assert product is not None
         return product
