@@ -24,7 +24,7 @@ def test_mode_strengths_and_e2e_svals_match_numpy():
     w = [layer.weight.detach().double().numpy() for layer in state.model.layers]
     product = w[2] @ w[1] @ w[0]
     teacher = state.data.info["teacher"].numpy()
-    u, s, vt = np.linalg.svd(teacher)
+    u, _, vt = np.linalg.svd(teacher)
     expected = np.abs(np.einsum("ia,ij,ja->a", u[:, :4], product, vt[:4].T))
     # the probe uses Σ_yx of the float32 training data: agreement to float32 round-off
     np.testing.assert_allclose(make_probe("mode_strengths")(state).numpy(), expected, rtol=1e-5,

@@ -116,7 +116,7 @@ def test_bad_specs_name_field_and_allowed_values(raw, field, allowed):
 def test_updated_rejects_unknown_paths():
     system = System(architecture=MLP(), data=LinearTeacher())
     assert system.updated({"architecture.width": 7}).architecture.width == 7
-    with pytest.raises(InputError, match="learning_rule.rate"):
+    with pytest.raises(InputError, match=r"learning_rule\.rate"):
         system.updated({"learning_rule.rate": 0.1})
 
 

@@ -23,7 +23,6 @@ from rich.table import Table
 from learnmech.errors import DataUnavailableError, InputError, StoreError
 from learnmech.laws import BUDGETS, STRANDS, LawContext, catalogue, get_law
 from learnmech.probes import PROBES, make_probes
-from learnmech.report import write_report
 from learnmech.store import Store
 from learnmech.system import System
 from learnmech.train import Schedule
@@ -39,7 +38,9 @@ err = Console(stderr=True, highlight=False)
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="SQLite run store (default $LEARNMECH_STORE or ./learnmech.sqlite)."),
+    typer.Option(
+        "--store", help="SQLite run store (default $LEARNMECH_STORE or ./learnmech.sqlite)."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -133,7 +134,7 @@ def check(
             if not as_json:
                 err.print(f"[bold]{law.id}[/] ({budget}) …")
             try:
-                record = law.check(budget, ctx).to_json()  # type: ignore[arg-type]
+                record = law.check(budget, ctx).to_json()
             except DataUnavailableError as exc:
                 crashed = True
                 err.print(f"[red]{law.id}: {exc}[/]")
@@ -141,14 +142,17 @@ def check(
             run_store.save_verdict(record)
             records.append(record)
     if as_json:
+        keys = ("id", "strand", "verdict", "metric", "value", "tolerance", "seconds")
         _print_json({"laws": [
-            {k: r[k] for k in ("id", "strand", "verdict", "metric", "value", "tolerance", "seconds")}
+            {k: r[k] for k in keys}
             | {"negative_control": {k: r["negative_control"][k] for k in ("verdict", "value")}}
             for r in records
         ]})
     else:
         _scorecard(records)
     if report is not None:
+        from learnmech.report import write_report
+
         path = write_report(records, report)
         err.print(f"report written to {path}")
     if crashed:
@@ -279,6 +283,8 @@ def report(
     store: StoreOpt = None,
 ) -> None:
     """Write the HTML report from the verdicts kept in the store."""
+    from learnmech.report import write_report
+
     run_store = _existing(store)
     verdicts = run_store.verdicts()
     if not verdicts:

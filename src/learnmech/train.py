@@ -49,7 +49,7 @@ class Schedule:
             grid = np.geomspace(1, total, max(self.points - 1, 1))
         else:
             grid = np.linspace(0, total, max(self.points, 2))
-        return sorted({0, total, *(int(round(s)) for s in grid)})
+        return sorted({0, total, *(round(float(s)) for s in grid)})
 
 
 @dataclass
@@ -98,8 +98,9 @@ class Trajectory:
     """The outcome of :func:`train`.
 
     ``status`` is ``"completed"`` or ``"diverged"`` (then ``diverged_at`` is the step and
-    ``reason`` says why); a store returns ``"running"`` for a run that was interrupted. ``model`` and ``data`` are the trained network and the data it
-    saw; they are ``None`` for a trajectory read back from the store.
+    ``reason`` says why); a store returns ``"running"`` for a run that was interrupted.
+    ``model`` and ``data`` are the trained network and the data it saw; they are ``None``
+    for a trajectory read back from the store.
     """
 
     system: System
@@ -146,7 +147,7 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     """The torch optimizer of ``rule`` with one parameter group per weight and per bias."""
     groups: list[dict[str, Any]] = []
-    for p, layer in zip(layer_plan, model.layers):
+    for p, layer in zip(layer_plan, model.linears()):
         groups.append({"params": [layer.weight], "lr": rule.lr * p.lr_mult})
         if layer.bias is not None:
             groups.append({"params": [layer.bias], "lr": rule.lr * p.bias_lr_mult})
