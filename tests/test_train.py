@@ -90,6 +90,14 @@ def test_divergence_is_an_outcome_with_its_step():
     assert traj["train_loss"].steps[-1] <= traj.diverged_at
 
 
+def test_non_finite_weights_end_the_run_before_probes_see_them():
+    system = System(architecture=DeepLinear(hidden=[8]), data=LinearTeacher(),
+                    learning_rule=LearningRule(optimizer="gd", lr=1e30, steps=50))
+    traj = train(system, make_probes(["e2e_svals"]), Schedule("linear", 51))
+    assert traj.status == "diverged" and traj.diverged_at is not None
+    assert traj.diverged_at <= 3
+
+
 def test_probes_see_initialization_at_step_zero_and_schedule_steps():
     system = System(architecture=MLP(width=16), data=LinearTeacher(),
                     learning_rule=LearningRule(lr=0.05, steps=100))

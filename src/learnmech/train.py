@@ -6,7 +6,8 @@ outcome. A run diverges at step ``s`` when the loss evaluated before update ``s`
 finite or exceeds ``divergence_factor`` times the loss at step 0.
 
 Probes see the model *before* the update of the step they are called at, so step 0 is
-the initialization and step ``steps`` is the trained network.
+the initialization and step ``steps`` is the trained network. Probes are not run on
+non-finite weights: the run is recorded as diverged at that step instead.
 """
 
 from __future__ import annotations
@@ -252,6 +253,9 @@ def train(
     step = 0
     for step in range(total + 1):
         if step in probe_steps:
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                status, diverged_at, reason = "diverged", step, "non-finite parameters"
+                break
             state.step = step
             _record(probes, state, observables)
         if step == total:
