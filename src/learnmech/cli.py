@@ -122,7 +122,11 @@ def check(
                                          "negative control fails.")] = False,
     fresh: Annotated[bool, typer.Option(help="Retrain even when the store has the run.")] = False,
 ) -> None:
-    """Run laws, print the scorecard, store the verdicts and optionally write the report."""
+    """Run laws, print the scorecard, store the verdicts and optionally write the report.
+
+    Exits 0 when every law ran, 1 when one could not run (it is reported and the others
+    go on) or, with ``--strict``, when a law does not hold or a negative control does not
+    fail."""
     if budget not in BUDGETS:
         raise InputError("budget", budget, f"one of {list(BUDGETS)}")
     laws = [get_law(i) for i in law_ids] if law_ids else catalogue()
@@ -135,9 +139,10 @@ def check(
                 err.print(f"[bold]{law.id}[/] ({budget}) …")
             try:
                 record = law.check(budget, ctx).to_json()
-            except DataUnavailableError as exc:
+            except Exception as exc:  # one broken law must not hide the others' verdicts
                 crashed = True
-                err.print(f"[red]{law.id}: {exc}[/]")
+                err.print(f"[red]{law.id} did not run: {type(exc).__name__}: {exc}[/]",
+                          soft_wrap=True)
                 continue
             run_store.save_verdict(record)
             records.append(record)
