@@ -146,12 +146,14 @@ def objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor], Tenso
 def make_optimizer(
     model: Network, layer_plan: Sequence[LayerPlan], rule: LearningRule
 ) -> torch.optim.Optimizer:
-    """The torch optimizer of ``rule`` with one parameter group per weight and per bias."""
-    groups: list[dict[str, Any]] = []
+    """The torch optimizer of ``rule``: one parameter group per distinct learning rate of
+    the plan (``lr · lr_mult`` for weights, ``lr · bias_lr_mult`` for biases)."""
+    by_lr: dict[float, list[Tensor]] = {}
     for p, layer in zip(layer_plan, model.linears()):
-        groups.append({"params": [layer.weight], "lr": rule.lr * p.lr_mult})
+        by_lr.setdefault(rule.lr * p.lr_mult, []).append(layer.weight)
         if layer.bias is not None:
-            groups.append({"params": [layer.bias], "lr": rule.lr * p.bias_lr_mult})
+            by_lr.setdefault(rule.lr * p.bias_lr_mult, []).append(layer.bias)
+    groups: list[dict[str, Any]] = [{"params": ps, "lr": lr} for lr, ps in by_lr.items()]
     if rule.optimizer == "adam":
         return torch.optim.AdamW(
             groups, lr=rule.lr, betas=rule.betas, eps=rule.eps, weight_decay=rule.weight_decay
