@@ -30,6 +30,14 @@ from learnmech.probes.hessian import (
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.train import Schedule, initial_state, objective, train
 
+
+@pytest.fixture(autouse=True)
+def _one_thread(_deterministic_threads: None) -> None:
+    """Tiny tensors: one thread is faster (much faster on a loaded machine); it runs after
+    the suite's own thread fixture, which resets the count for the next test."""
+    torch.set_num_threads(1)
+
+
 # ---- small problems ---------------------------------------------------------------------
 
 
@@ -322,15 +330,6 @@ def test_lanczos_bad_input() -> None:
 # ---- trace and spectral density ---------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    """Small tensors: one thread is faster, and much faster on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def nn_hessian() -> Tensor:
     """A 365-parameter cross-entropy MLP Hessian (dense, float64)."""
@@ -508,3 +507,16 @@ def test_bad_data_input() -> None:
         warnings.simplefilter("error")
         with pytest.raises(InputError, match="backend"):
             HessianOperator(model, loss_fn, (x, x), backend="jax")  # type: ignore[arg-type]
+
+
+def test_readme_example_runs() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(import torch\n.*?learnmech\.probes\.hessian.*?)```", readme,
+                      re.S)
+    assert block is not None
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    assert namespace["top"].converged and namespace["top"].values.shape == (3,)

@@ -16,12 +16,11 @@ from learnmech.system import LearningRule
 from learnmech.theory import stability
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    before = torch.get_num_threads()
+@pytest.fixture(autouse=True)
+def _one_thread(_deterministic_threads: None) -> None:
+    """Tiny tensors: one thread is faster (much faster on a loaded machine); it runs after
+    the suite's own thread fixture, which resets the count for the next test."""
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _torch_run(method: str, lr: float, lam: float, beta: float, steps: int) -> float:
