@@ -71,8 +71,9 @@ def _quadratic_criteria(lr: float, lam: np.ndarray, coords: np.ndarray, label: s
         fig.curves.append(Curve(f"theory |1−ηλ|^k, {group}", k.tolist(),
                                 (np.abs(coords[0, i]) * np.abs(predicted[i]) ** k).tolist(),
                                 "theory", group))
-        fig.curves.append(Curve(f"measured, {group}", k.tolist(), np.abs(coords[:, i]).tolist(),
-                                "measured", group))
+        shown = np.append(resolved[:, i], resolved[-1, i])  # resolved iterates only
+        fig.curves.append(Curve(f"measured, {group}", k[shown].tolist(),
+                                np.abs(coords[shown, i]).tolist(), "measured", group))
     return [
         Criterion(f"{label}: max relative error of the per-step factor vs 1 − ηλ",
                   float(rel.max()), 1e-8),
@@ -504,6 +505,7 @@ class _FlowCheck:
     sigma_err: float  # |mean σ² − Var x| / Var x
     sigma2: float  # mean predicted σ²
     var_x: float  # measured variance of GD along u
+    x2: np.ndarray  # ⟨w_GD − w_flow, u⟩² at every step of the window
     path: stability.FlowPath
 
 
@@ -592,14 +594,14 @@ class CentralFlow(Law):
                                           tol=1e-5, stabilize=stabilize)
             flow = torch.stack(path.params)
             along = torch.stack(path.top_vector)
-            x = ((w[t0 : t0 + horizon + 1] - flow) * along).sum(1).numpy()[half]
-            var_x = float(np.var(x))
+            x = ((w[t0 : t0 + horizon + 1] - flow) * along).sum(1).numpy()
+            var_x = float(np.var(x[half]))
             sigma2 = float(np.mean(np.asarray(path.sigma2)[half]))
             out.append(_FlowCheck(
                 distance=float(((wbar - flow).norm(dim=1)[half] / travelled).max()),
                 loss_err=float(np.mean(np.abs(lbar[half] - path.avg_loss[half]) / lbar[half])),
                 sigma_err=abs(sigma2 - var_x) / var_x,
-                sigma2=sigma2, var_x=var_x, path=path,
+                sigma2=sigma2, var_x=var_x, x2=x**2, path=path,
             ))
         # the regime: the second eigenvalue at the end of the central flow
         end = copy.deepcopy(start)
@@ -678,6 +680,9 @@ class CentralFlow(Law):
         ]
         sharp.hlines.append((2 / self._LR, "2/η"))
         sigma = Figure("σ² predicted vs GD's mean square oscillation along u", "step", "σ²")
-        sigma.curves.append(Curve("central flow σ²", ts, cf.path.sigma2, "theory", "σ²"))
+        sigma.curves += [
+            Curve("central flow σ²", ts, cf.path.sigma2, "theory", "σ²"),
+            Curve("GD ⟨w − w_flow, u⟩²", (t - 0.5).tolist(), cf.x2.tolist(), "measured", "σ²"),
+        ]
         sigma.hlines.append((cf.var_x, "measured variance along u, second half"))
         return [loss_fig, dist, sharp, sigma]

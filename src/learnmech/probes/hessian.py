@@ -360,13 +360,36 @@ def _random_vector(op: SymmetricOperator, generator: torch.Generator,
     return z.to(device=op.device, dtype=op.dtype)
 
 
-def _orthogonalize(w: Tensor, basis: Tensor) -> Tensor:
-    """``w`` minus its projection on the orthonormal columns of ``basis``, done twice."""
-    if basis.shape[1] == 0:
+def _orthogonalize(w: Tensor, rows: Tensor) -> Tensor:
+    """``w`` (a vector or columns) minus its projection on the orthonormal rows of
+    ``rows`` ``(m, dim)``, done twice (classical Gram–Schmidt, twice is enough)."""
+    if rows.shape[0] == 0:
         return w
     for _ in range(2):
-        w = w - basis @ (basis.T @ w)
+        w = w - rows.T @ (rows @ w)
     return w
+
+
+class _Basis:
+    """Orthonormal vectors stored as contiguous rows, in a buffer that doubles when full."""
+
+    def __init__(self, op: SymmetricOperator, capacity: int) -> None:
+        self._rows = torch.empty(capacity, op.dim, dtype=op.dtype, device=op.device)
+        self.size = 0
+
+    def append(self, columns: Tensor) -> None:
+        """Add the columns of ``columns`` ``(dim, b)`` as rows."""
+        b = columns.shape[1]
+        if self.size + b > self._rows.shape[0]:
+            grown = self._rows.new_empty(2 * self._rows.shape[0] + b, self._rows.shape[1])
+            grown[: self.size] = self._rows[: self.size]
+            self._rows = grown
+        self._rows[self.size : self.size + b] = columns.T
+        self.size += b
+
+    @property
+    def rows(self) -> Tensor:
+        return self._rows[: self.size]
 
 
 def _tridiagonal(alpha: list[float], beta: list[float]) -> Tensor:
@@ -379,8 +402,9 @@ def _tridiagonal(alpha: list[float], beta: list[float]) -> Tensor:
 
 def _next_block(w: Tensor, basis: Tensor, op: SymmetricOperator, gen: torch.Generator,
                 floor: float) -> tuple[Tensor, Tensor]:
-    """Orthonormalize the columns of ``w`` (already orthogonal to ``basis``) against each
-    other, Gram–Schmidt twice: ``w ≈ Q_new R`` with ``R`` upper triangular (float64, CPU).
+    """Orthonormalize the columns of ``w`` (already orthogonal to the rows of ``basis``)
+    against each other, Gram–Schmidt twice: ``w ≈ Q_new R`` with ``R`` upper triangular
+    (float64, CPU).
     A column that vanishes (norm ``≤ floor``: breakdown) is replaced by a random direction
     orthogonal to everything so far, with a zero row in ``R``."""
     b = w.shape[1]
@@ -389,15 +413,16 @@ def _next_block(w: Tensor, basis: Tensor, op: SymmetricOperator, gen: torch.Gene
     for i in range(b):
         v = w[:, i]
         for _ in range(2 if cols else 0):
-            c = torch.stack(cols, 1).T @ v
+            done = torch.stack(cols)
+            c = done @ v
             r[: len(cols), i] += c.double().cpu()
-            v = v - torch.stack(cols, 1) @ c
+            v = v - done.T @ c
         norm = float(v.norm())
         if norm > floor:
             r[i, i] = norm
             cols.append(v / norm)
             continue
-        done = torch.cat([basis, torch.stack(cols, 1)], 1) if cols else basis
+        done = torch.cat([basis, torch.stack(cols)]) if cols else basis
         v = _orthogonalize(_random_vector(op, gen), done)
         cols.append(v / v.norm())
     return torch.stack(cols, 1), r
@@ -439,19 +464,19 @@ def lanczos(
             raise InputError("v0", "zero or non-finite vector", "non-zero finite start vectors")
     extra = [_random_vector(op, gen) for _ in range(k - start.shape[1])]
     start = torch.cat([start, *(e[:, None] for e in extra)], dim=1)
-    block, _ = _next_block(start, start[:, :0], op, gen, 0.0)
+    block, _ = _next_block(start, start.T[:0], op, gen, 0.0)
     steps = max(1, min(max(max_iter, k) // k, op.dim // k))
-    basis = torch.empty(op.dim, steps * k, dtype=op.dtype, device=op.device)
+    basis = _Basis(op, min(steps, 16) * k)
     t = torch.zeros(steps * k, steps * k, dtype=torch.float64)
     products = 0
     for j in range(steps):
         lo, hi = j * k, (j + 1) * k
-        basis[:, lo:hi] = block
+        basis.append(block)
         w = torch.stack([op.matvec(q) for q in block.T], dim=1)
         products += k
         a = block.T @ w
         t[lo:hi, lo:hi] = ((a + a.T) / 2).double().cpu()
-        w = _orthogonalize(w, basis[:, :hi])
+        w = _orthogonalize(w, basis.rows)
         theta, s = torch.linalg.eigh(t[:hi, :hi])
         order = torch.argsort(theta, descending=True)[:k]
         scale = max(float(theta.abs().max()), 1e-30)
@@ -459,10 +484,10 @@ def lanczos(
         converged = bool((residuals <= tol * scale).all())
         if converged or j == steps - 1:
             break
-        block, r = _next_block(w, basis[:, :hi], op, gen, 1e-10 * scale)
+        block, r = _next_block(w, basis.rows, op, gen, 1e-10 * scale)
         t[hi : hi + k, lo:hi] = r
         t[lo:hi, hi : hi + k] = r.T
-    vectors = basis[:, :hi] @ s[:, order].to(dtype=op.dtype, device=op.device)
+    vectors = basis.rows.T @ s[:, order].to(dtype=op.dtype, device=op.device)
     if hi == op.dim:
         converged = True
     return Eigenpairs(theta[order], vectors, residuals, converged, products)
@@ -573,14 +598,14 @@ def spectral_density(
     for _ in range(probes):
         q = _random_vector(op, gen, "rademacher")
         q = q / q.norm()
-        basis = torch.empty(op.dim, 0, dtype=op.dtype, device=op.device)
+        basis = _Basis(op, steps)
         alpha: list[float] = []
         beta: list[float] = []
         for _ in range(steps):
-            basis = torch.cat([basis, q[:, None]], dim=1)
+            basis.append(q[:, None])
             w = op.matvec(q)
             alpha.append(float(q @ w))
-            w = _orthogonalize(w, basis)
+            w = _orthogonalize(w, basis.rows)
             beta.append(float(w.norm()))
             if beta[-1] <= 1e-10 * max(abs(a) for a in alpha):
                 break  # invariant subspace: the quadrature is exact for this probe
