@@ -415,8 +415,10 @@ class EdgeOfStabilityAdam(Law):
         "reaches (2 + 2β₁)/((1 − β₁)η) (38/η at β₁ = 0.9) and hovers there, while the raw "
         "sharpness λ_max(H) settles at no stability threshold."
     )
-    reference = "Cohen, Ghorbani, Krishnan, Agarwal, Medapati, Badura, Suo, Cardoze, Nado, "
-    reference += "Dahl & Gilmer 2022 (adaptive edge of stability)"
+    reference = (
+        "Cohen, Ghorbani, Krishnan, Agarwal, Medapati, Badura, Suo, Cardoze, Nado, Dahl & "
+        "Gilmer 2022 (adaptive edge of stability)"
+    )
     regime = (
         "Full-batch Adam (PyTorch's AdamW, no weight decay), β = (0.9, 0.999), ε = 1e-8, "
         "MSE, the tanh MLP of eos-gd on digits; P = (1 − β₁ᵗ)(√v̂ + ε) is Adam's current "
