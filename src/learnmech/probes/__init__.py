@@ -16,6 +16,8 @@ from learnmech.probes.basic import (
 )
 from learnmech.probes.registry import PROBES, make_probe, make_probes, register_probe
 
+from learnmech.probes import features, ntk  # noqa: E402, F401, I001  (registers their probes)
+
 __all__ = [
     "PROBES",
     "Accuracy",
