@@ -47,18 +47,28 @@ def length_map(q: float, activation: Activation, w_var: float, b_var: float) -> 
     return w_var * _e(activation, q, q, q)[0] + b_var
 
 
-def length_fixed_point(
-    activation: Activation, w_var: float, b_var: float, q0: float = 1.0, tol: float = 1e-13
-) -> float:
-    """``q*`` reached by iterating the length map from ``q0`` (raises if it diverges)."""
+def _iterate_length(
+    activation: Activation, w_var: float, b_var: float, q0: float, tol: float
+) -> tuple[float, bool]:
+    """Iterate the length map from ``q0``: ``(q, converged)``; stops at ``q > 10¹²``."""
     q = q0
     for _ in range(10_000):
         nxt = length_map(q, activation, w_var, b_var)
         if not math.isfinite(nxt) or nxt > 1e12:
-            raise InputError("w_var", w_var, "a variance for which the length map converges")
+            return q, False
         if abs(nxt - q) <= tol * max(1.0, q):
-            return nxt
+            return nxt, True
         q = nxt
+    return q, True
+
+
+def length_fixed_point(
+    activation: Activation, w_var: float, b_var: float, q0: float = 1.0, tol: float = 1e-13
+) -> float:
+    """``q*`` reached by iterating the length map from ``q0`` (raises if lengths diverge)."""
+    q, converged = _iterate_length(activation, w_var, b_var, q0, tol)
+    if not converged:
+        raise InputError("w_var", w_var, "a variance for which the length map converges")
     return q
 
 
@@ -97,8 +107,12 @@ def correlation_map(c: float, q: float, activation: Activation, w_var: float, b_
 
 
 def chi1(activation: Activation, w_var: float, b_var: float) -> float:
-    """``χ₁ = σ_w² E[φ'(√q* z)²]``: the slope of the correlation map at ``c = 1``."""
-    q = length_fixed_point(activation, w_var, b_var)
+    """``χ₁ = σ_w² E[φ'(√q* z)²]``: the slope of the correlation map at ``c = 1``.
+
+    Where lengths grow without bound (e.g. ReLU with ``σ_w² > 2``) it is evaluated at the
+    largest length reached (``~10¹²``), its limit for activations homogeneous at infinity.
+    """
+    q, _ = _iterate_length(activation, w_var, b_var, 1.0, 1e-13)
     return w_var * _e(activation, q, q, q)[1]
 
 
