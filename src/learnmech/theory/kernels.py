@@ -41,11 +41,13 @@ For example ``N1 = N2 = 10,000`` ReLU inputs need 1.6 GB for the outputs plus th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.special import roots_hermitenorm
@@ -116,6 +118,27 @@ def gaussian_expectations(
     return _quadrature(phi, dphi, q11, q22, q12, quadrature_points)
 
 
+def gaussian_variances(
+    activation: Activation,
+    q: Tensor,
+    *,
+    negative_slope: float = 0.01,
+    quadrature_points: int = 64,
+) -> tuple[Tensor, Tensor]:
+    """``E[φ(√q z)²]`` and ``E[φ'(√q z)²]`` for ``z ~ N(0, 1)``: the diagonal ``u = v`` of
+    :func:`gaussian_expectations`, by a one-dimensional rule where there is no closed form."""
+    if _closed(activation):
+        return gaussian_expectations(activation, q, q, q, negative_slope=negative_slope)
+    if isinstance(activation, str) and activation not in QUADRATURE:
+        raise InputError(
+            "activation", activation, f"one of {list(CLOSED_FORM + QUADRATURE)} or a callable"
+        )
+    phi, dphi = _function_and_derivative(activation)
+    z, w = _hermite_rule(quadrature_points, q)
+    u = torch.sqrt(q).unsqueeze(-1) * z
+    return (phi(u) ** 2 * w).sum(-1), (dphi(u) ** 2 * w).sum(-1)
+
+
 def _function_and_derivative(
     activation: Activation,
 ) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
@@ -139,12 +162,18 @@ def _function_and_derivative(
     return fn, derivative
 
 
+@functools.lru_cache(maxsize=16)
+def _hermite_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
+    z, w = roots_hermitenorm(points)
+    return z, w / w.sum()
+
+
 def _hermite_rule(points: int, like: Tensor) -> tuple[Tensor, Tensor]:
     """Probabilists' Gauss–Hermite nodes and weights normalised to sum to one."""
-    z, w = roots_hermitenorm(points)
+    z, w = _hermite_nodes(points)
     return (
         torch.tensor(z, dtype=like.dtype, device=like.device),
-        torch.tensor(w / w.sum(), dtype=like.dtype, device=like.device),
+        torch.tensor(w, dtype=like.dtype, device=like.device),
     )
 
 
@@ -239,8 +268,8 @@ def analytic_kernels(
         q = w2 * (x * x).sum(1) / d + b2
         out = [q]
         for _ in range(depth - 1):
-            k, _ = gaussian_expectations(
-                activation, q, q, q, negative_slope=negative_slope,
+            k, _ = gaussian_variances(
+                activation, q, negative_slope=negative_slope,
                 quadrature_points=quadrature_points,
             )
             q = w2 * k + b2

@@ -30,7 +30,7 @@ import torch
 from scipy.optimize import brentq
 
 from learnmech.errors import InputError
-from learnmech.theory.kernels import Activation, gaussian_expectations
+from learnmech.theory.kernels import Activation, gaussian_expectations, gaussian_variances
 
 
 def _e(activation: Activation, q11: float, q22: float, q12: float) -> tuple[float, float]:
@@ -42,9 +42,15 @@ def _e(activation: Activation, q11: float, q22: float, q12: float) -> tuple[floa
     return float(k), float(kdot)
 
 
+def _e_diag(activation: Activation, q: float) -> tuple[float, float]:
+    k, kdot = gaussian_variances(activation, torch.tensor(q, dtype=torch.float64),
+                                 quadrature_points=96)
+    return float(k), float(kdot)
+
+
 def length_map(q: float, activation: Activation, w_var: float, b_var: float) -> float:
     """``σ_w² E[φ(√q z)²] + σ_b²``."""
-    return w_var * _e(activation, q, q, q)[0] + b_var
+    return w_var * _e_diag(activation, q)[0] + b_var
 
 
 def _iterate_length(
@@ -91,8 +97,8 @@ def propagate(
     qa, qb, cs = [q11], [q22], [c]
     for _ in range(depth - 1):
         q12 = cs[-1] * math.sqrt(qa[-1] * qb[-1])
-        ka = w_var * _e(activation, qa[-1], qa[-1], qa[-1])[0] + b_var
-        kb = w_var * _e(activation, qb[-1], qb[-1], qb[-1])[0] + b_var
+        ka = length_map(qa[-1], activation, w_var, b_var)
+        kb = length_map(qb[-1], activation, w_var, b_var)
         k12 = w_var * _e(activation, qa[-1], qb[-1], q12)[0] + b_var
         qa.append(ka)
         qb.append(kb)
@@ -113,14 +119,14 @@ def chi1(activation: Activation, w_var: float, b_var: float) -> float:
     largest length reached (``~10¹²``), its limit for activations homogeneous at infinity.
     """
     q, _ = _iterate_length(activation, w_var, b_var, 1.0, 1e-13)
-    return w_var * _e(activation, q, q, q)[1]
+    return w_var * _e_diag(activation, q)[1]
 
 
 def correlation_fixed_point(activation: Activation, w_var: float, b_var: float) -> float:
     """The stable fixed point ``c*`` of the correlation map at ``q*`` (1 in the ordered
     phase; the fixed point in ``[−1, 1)`` in the chaotic phase)."""
     q = length_fixed_point(activation, w_var, b_var)
-    if w_var * _e(activation, q, q, q)[1] <= 1.0:
+    if w_var * _e_diag(activation, q)[1] <= 1.0:
         return 1.0
     g = lambda c: correlation_map(c, q, activation, w_var, b_var) - c  # noqa: E731
     lo = -1.0 if g(-1.0) > 0 else 0.0
