@@ -26,6 +26,7 @@ def _load_all() -> None:
     """Import every law module (each registers its laws on import)."""
     from learnmech.laws import dln  # noqa: F401
     from learnmech.laws import initialization  # noqa: F401
+    from learnmech.laws import kernel_regression  # noqa: F401
     from learnmech.laws import lazy  # noqa: F401
 
 
