@@ -4,6 +4,7 @@ spectrum against closed-form Bessel coefficients."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_predictions_match_empirical_krr(n: int, ridge: float, noise: float) -> 
 def test_learning_curve_decreases_with_n() -> None:
     curve = learning_curve(LAM, V, [5, 20, 80, 320])
     mses = [p.test_mse for p in curve]
-    assert all(a > b for a, b in zip(mses, mses[1:]))
+    assert all(a > b for a, b in itertools.pairwise(mses))
     assert curve[0].target_learnability < curve[-1].target_learnability
 
 

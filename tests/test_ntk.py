@@ -120,12 +120,12 @@ def test_probe_leaves_model_untouched() -> None:
     net = _net("ntp", "relu", True).float()
     net.eval()
     marker = [torch.full_like(p, 7.0) for p in net.parameters()]
-    for p, m in zip(net.parameters(), marker):
+    for p, m in zip(net.parameters(), marker, strict=True):
         p.grad = m
     before = [p.detach().clone() for p in net.parameters()]
     theta = empirical_ntk(net, torch.randn(3, 5))
     assert theta.dtype == torch.float32 and not net.training
-    for p, m, b in zip(net.parameters(), marker, before):
+    for p, m, b in zip(net.parameters(), marker, before, strict=True):
         assert p.grad is m and torch.equal(p, b) and p.requires_grad
 
 

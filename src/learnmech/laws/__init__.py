@@ -24,10 +24,10 @@ from learnmech.laws.base import (
 
 def _load_all() -> None:
     """Import every law module (each registers its laws on import)."""
+    import learnmech.laws.initialization
+    import learnmech.laws.kernel_regression
+    import learnmech.laws.lazy  # noqa: F401
     from learnmech.laws import dln  # noqa: F401
-    from learnmech.laws import initialization  # noqa: F401
-    from learnmech.laws import kernel_regression  # noqa: F401
-    from learnmech.laws import lazy  # noqa: F401
 
 
 __all__ = [

@@ -295,7 +295,7 @@ class DLNConservation(Law):
             [
                 drift_crit,
                 Criterion("exponent of drift vs η at fixed t, |p − 1|", abs(slope - 1.0), 0.15),
-                Criterion(f"weight decay: max relative error of ‖C(t)‖ vs e^(−2λt)",
+                Criterion("weight decay: max relative error of ‖C(t)‖ vs e^(−2λt)",
                           decay_err, 0.02),
             ],
             [scaling, decay],

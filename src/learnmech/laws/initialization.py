@@ -5,15 +5,25 @@ depth by deterministic length and correlation maps (Poole et al. 2016)."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from learnmech.laws.base import Budget, Criterion, Curve, Evidence, Figure, Law, LawContext, register
+from learnmech.laws.base import (
+    Budget,
+    Criterion,
+    Curve,
+    Evidence,
+    Figure,
+    Law,
+    LawContext,
+    register,
+)
 from learnmech.models import build_model
 from learnmech.probes.features import empirical_nngp
 from learnmech.probes.ntk import empirical_ntk
-from learnmech.system import MLP
+from learnmech.system import MLP, Activation, Parametrization
 from learnmech.theory import signal
 from learnmech.theory.kernels import analytic_kernels
 
@@ -24,7 +34,9 @@ _WIDTHS = {
     "full": [64, 128, 256, 512, 1024, 2048, 4096, 8192],
 }
 _NETWORKS = {"quick": 8, "standard": 12, "full": 24}
-_ACTIVATIONS = {"quick": ["relu"], "standard": ["relu", "erf"], "full": ["relu", "erf", "tanh"]}
+_ACTIVATIONS: dict[str, list[Activation]] = {
+    "quick": ["relu"], "standard": ["relu", "erf"], "full": ["relu", "erf", "tanh"]
+}
 _SIGMA, _DEPTH, _D_IN, _POINTS = 1.4, 3, 10, 16
 
 
@@ -36,7 +48,7 @@ def _inputs() -> torch.Tensor:
 
 
 def _kernel_errors(
-    activation: str, parametrization: str, budget: Budget
+    activation: Activation, parametrization: Parametrization, budget: Budget
 ) -> tuple[list[int], dict[str, list[float]]]:
     """RMS over random networks of the relative Frobenius error of the NNGP sample and the
     NTK against the NTK-parametrization limit, per width."""
@@ -72,7 +84,8 @@ def _slope(x: list[int] | list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def _convergence_evidence(parametrization: str, budget: Budget, title: str) -> Evidence:
+def _convergence_evidence(parametrization: Parametrization, budget: Budget, title: str
+                          ) -> Evidence:
     criteria, notes = [], []
     fig = Figure(title, "width n", "relative error ‖K_n − K_∞‖_F / ‖K_∞‖_F",
                  xscale="log", yscale="log")
@@ -120,7 +133,7 @@ class NNGPNTKInit(Law):
         "kernel (only the middle layer's term survives), so neither approaches the "
         "NTK-parametrization limit (errors stay O(1), exponent ≈ 0)."
     )
-    budgets = {
+    budgets: ClassVar[dict[str, str]] = {
         "quick": "ReLU, widths 64–1024, 8 networks per width",
         "standard": "ReLU and erf, widths 64–4096, 12 networks per width",
         "full": "ReLU, erf and tanh, widths 64–8192, 24 networks per width",
@@ -208,7 +221,7 @@ def _signal_evidence(budget: Budget, theory_activation: str) -> Evidence:
                                       _B_VAR).c
             worst = max(worst, float(np.max(np.abs(measured[i] - theory))))
             group = f"σ_w²={w_var}, c¹={c0}"
-            layers = list(range(1, measured.shape[1] + 1))
+            layers = [float(l) for l in range(1, measured.shape[1] + 1)]
             fig.curves.append(Curve(f"theory {group}", layers, theory.tolist(), "theory", group))
             fig.curves.append(Curve(f"measured {group}", layers, measured[i].tolist(),
                                     "measured", group))
@@ -219,7 +232,7 @@ def _signal_evidence(budget: Budget, theory_activation: str) -> Evidence:
         _, measured = _measured_correlations(w_var, [0.6], budget)
         xi_measured.append(_fitted_depth_scale(1.0 - measured[0]))
         xi_theory.append(_safe_depth_scale(theory_activation, w_var))
-    depth_error = max(abs(m / t - 1) for m, t in zip(xi_measured, xi_theory))
+    depth_error = max(abs(m / t - 1) for m, t in zip(xi_measured, xi_theory, strict=True))
     grid = np.linspace(1.05, 1.74, 24)
     scales.curves.append(Curve(
         f"theory ξ_c = −1/ln χ₁ ({theory_activation})", grid.tolist(),
@@ -231,7 +244,7 @@ def _signal_evidence(budget: Budget, theory_activation: str) -> Evidence:
         Criterion("max relative error of the ordered-phase depth scale ξ_c", depth_error, 0.25),
     ]
     notes = ", ".join(f"σ_w²={w}: ξ_c theory {t:.2f}, measured {m:.2f}"
-                      for w, t, m in zip(_ORDERED_W_VARS, xi_theory, xi_measured))
+                      for w, t, m in zip(_ORDERED_W_VARS, xi_theory, xi_measured, strict=True))
     return Evidence(criteria, [fig, scales], [], notes=notes)
 
 
@@ -271,7 +284,7 @@ class SignalPropagation(Law):
         "The same tanh measurements compared with the maps of a ReLU network with the same "
         "σ_w², σ_b² (a deliberately wrong theory: ReLU has no chaotic phase)."
     )
-    budgets = {
+    budgets: ClassVar[dict[str, str]] = {
         "quick": "width 500, 2 networks × 8 pairs, depth 25",
         "standard": "width 1000, 4 networks × 8 pairs, depth 30",
         "full": "width 2000, 8 networks × 16 pairs, depth 40",

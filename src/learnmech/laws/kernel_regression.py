@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -13,7 +14,16 @@ from torch import Tensor
 
 from learnmech.data import load
 from learnmech.errors import DataUnavailableError
-from learnmech.laws.base import Budget, Criterion, Curve, Evidence, Figure, Law, LawContext, register
+from learnmech.laws.base import (
+    Budget,
+    Criterion,
+    Curve,
+    Evidence,
+    Figure,
+    Law,
+    LawContext,
+    register,
+)
 from learnmech.system import Digits, FashionMNIST
 from learnmech.theory import eigenlearning
 from learnmech.theory.kernels import analytic_kernels
@@ -160,7 +170,7 @@ def _eigenlearning_evidence(
                     m.learnabilities - p.learnabilities[:_TOP_MODES]))))
                 if math.isfinite(m.learnability_sum):
                     sum_err = max(sum_err, abs(m.learnability_sum / m.n - 1))
-                idx = list(range(_TOP_MODES))
+                idx = [float(i) for i in range(_TOP_MODES)]
                 modes.curves.append(Curve(f"theory n={m.n}", idx,
                                           p.learnabilities[:_TOP_MODES].tolist(), "theory",
                                           f"n={m.n}"))
@@ -206,15 +216,16 @@ class Eigenlearning(Law):
         "the prediction by ≈ 30% (finite pool), at n = 300 by ≈ 10%. Tolerances (15% test "
         "MSE, 25% train MSE at the largest ridge, where the smaller ridge's train MSE is off "
         "by up to 30%, and 0.1 on per-mode learnabilities averaged over 10 draws) rest on the "
-        "draws of the quick and standard budgets. The sum rule Σ L̂_i = n is an identity of KRR at zero ridge; checking it to "
-        "1e-6 with the measured learnabilities of all M modes validates the measurement."
+        "draws of the quick and standard budgets. The sum rule Σ L̂_i = n is an identity of "
+        "KRR at zero ridge; checking it to 1e-6 with the measured learnabilities of all M "
+        "modes validates the measurement."
     )
     control = (
         "A deliberately wrong theory on the same measurements: the explicit ridge alone "
         "(κ = δ/n) and no overfitting coefficient (E₀ = 1), i.e. no implicit regularization "
         "from the unlearned modes."
     )
-    budgets = {
+    budgets: ClassVar[dict[str, str]] = {
         "quick": "digits pool (1797), n = 10–300, 10 draws",
         "standard": "Fashion-MNIST pool (6000), n = 10–1000, 10 draws",
         "full": "Fashion-MNIST pool (12000), n = 10–2000, 12 draws",

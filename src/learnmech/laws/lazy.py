@@ -5,23 +5,41 @@ Chizat, Oyallon & Bach 2019)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from learnmech.laws.base import Budget, Criterion, Curve, Evidence, Figure, Law, LawContext, register
+from learnmech.data import load
+from learnmech.laws.base import (
+    Budget,
+    Criterion,
+    Curve,
+    Evidence,
+    Figure,
+    Law,
+    LawContext,
+    register,
+)
 from learnmech.models import Network, build_model
 from learnmech.probes.features import hidden_features
-from learnmech.probes.ntk import empirical_ntk, optimizer_weights
-from learnmech.system import MLP, LearningRule, System, TeacherStudent
+from learnmech.probes.ntk import empirical_ntk, linear_layers, optimizer_weights
+from learnmech.system import (
+    MLP,
+    Activation,
+    LearningRule,
+    Parametrization,
+    System,
+    TeacherStudent,
+)
 from learnmech.theory.linearized import predict_outputs, residual_modes
 from learnmech.train import Schedule, initial_state, make_optimizer, objective
-from learnmech.data import load
 
 
-def _slope(x: list[float], y: list[float]) -> float:
+def _slope(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
@@ -49,11 +67,13 @@ _LAZY_WIDTHS = {
     "standard": [64, 128, 256, 512, 1024, 2048, 4096, 8192],
     "full": [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
 }
-_LAZY_ACTIVATIONS = {"quick": ["relu"], "standard": ["relu", "tanh"], "full": ["relu", "tanh"]}
+_LAZY_ACTIVATIONS: dict[str, list[Activation]] = {
+    "quick": ["relu"], "standard": ["relu", "tanh"], "full": ["relu", "tanh"]
+}
 _LAZY_LR, _LAZY_STEPS = 2.0, 300
 
 
-def _lazy_system(width: int, activation: str, parametrization: str) -> System:
+def _lazy_system(width: int, activation: Activation, parametrization: Parametrization) -> System:
     return System(
         architecture=MLP(width=width, depth=2, activation=activation, bias=False,
                          parametrization=parametrization),
@@ -62,7 +82,9 @@ def _lazy_system(width: int, activation: str, parametrization: str) -> System:
     )
 
 
-def _linearization_evidence(parametrization: str, budget: Budget, ctx: LawContext) -> Evidence:
+def _linearization_evidence(
+    parametrization: Parametrization, budget: Budget, ctx: LawContext
+) -> Evidence:
     criteria, figures, run_ids, notes = [], [], [], []
     for activation in _LAZY_ACTIVATIONS[budget]:
         widths = _LAZY_WIDTHS[budget]
@@ -86,7 +108,7 @@ def _linearization_evidence(parametrization: str, budget: Budget, ctx: LawContex
             trained = torch.tensor(traj["test_outputs"].values[-1], dtype=torch.float64)
             trained = trained.reshape(predicted.shape)
             gaps.append(float((trained - predicted).norm() / (predicted - f0_test).norm()))
-            moves.append(float(traj["ntk_change.relative"].values[-1]))
+            moves.append(float(traj["ntk_change.relative"].array()[-1]))
             if width in (widths[0], widths[-1]):
                 scatter.curves.append(Curve(f"width {width}", predicted.flatten().tolist(),
                                             trained.flatten().tolist(), "measured", str(width)))
@@ -142,7 +164,7 @@ class LazyLinearized(Law):
         "× width, prediction with the learning-rate-weighted NTK): features move by O(1) at "
         "every width, so neither distance shrinks."
     )
-    budgets = {
+    budgets: ClassVar[dict[str, str]] = {
         "quick": "ReLU, widths 128–2048",
         "standard": "ReLU and tanh, widths 64–8192",
         "full": "ReLU and tanh, widths 64–16384",
@@ -261,7 +283,7 @@ class SpectralBias(Law):
         "NTK grows and rotates as features move, so the initial NTK's modes do not decay at "
         "their initial rates."
     )
-    budgets = {
+    budgets: ClassVar[dict[str, str]] = {
         "quick": "width 2048, one seed",
         "standard": "width 4096, two seeds",
         "full": "width 8192, four seeds",
@@ -300,8 +322,9 @@ class _RichRun:
 
 def _concentration(model: Network, teacher: Tensor) -> float:
     """Fraction of ``Σ_i |a_i| ‖w_i‖`` carried by neurons within 15° of a teacher direction."""
-    w = model.layers[0].weight.detach().double()
-    a = model.layers[1].weight.detach().double()[0]
+    first, readout = linear_layers(model)
+    w = first.weight.detach().double()
+    a = readout.weight.detach().double()[0]
     mass = a.abs() * w.norm(dim=1)
     directions = teacher / teacher.norm(dim=1, keepdim=True)
     cos = (w / w.norm(dim=1, keepdim=True)) @ directions.T
@@ -325,9 +348,10 @@ def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_Ri
     data = load(spec)
     model, plan = build_model(arch, 2, 1, generator=torch.Generator().manual_seed(seed))
     half = _RICH_WIDTH // 2
+    first, readout = linear_layers(model)
     with torch.no_grad():
-        model.layers[0].weight[half:] = model.layers[0].weight[:half]
-        model.layers[1].weight[:, half:] = -model.layers[1].weight[:, :half]
+        first.weight[half:] = first.weight[:half]
+        readout.weight[:, half:] = -readout.weight[:, :half]
     optimizer = make_optimizer(model, plan, rule)
     weights = optimizer_weights(model, optimizer)
     x, y, x_test = data.x_train, data.y_train, data.x_test
@@ -338,7 +362,7 @@ def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_Ri
     _, kernel = predict_outputs(theta, y, f0, rule.lr * rule.steps, ntk_test_train=cross,
                                 f0_test=f0_test, lr=rule.lr)
     assert kernel is not None
-    w0 = model.layers[0].weight.detach().clone()
+    w0 = first.weight.detach().clone()
     h0 = hidden_features(model, x)[0]
     loss_fn = objective(System(architecture=arch, data=spec, learning_rule=rule), data)
     snapshots = []
@@ -346,7 +370,7 @@ def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_Ri
     for step in range(rule.steps + 1):
         if step in trace_steps:
             a = model.effective_weights()[1][0].abs()
-            snapshots.append((a[:, None] * model.layers[0].weight.detach()).numpy().copy())
+            snapshots.append((a[:, None] * first.weight.detach()).numpy().copy())
         if step == rule.steps:
             break
         optimizer.zero_grad(set_to_none=True)
@@ -359,7 +383,7 @@ def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_Ri
     teacher = data.info["teacher_weights"][0].double()
     run = _RichRun(
         alpha=alpha,
-        weight_movement=float((model.layers[0].weight.detach() - w0).norm() / w0.norm()),
+        weight_movement=float((first.weight.detach() - w0).norm() / w0.norm()),
         feature_movement=float((hidden_features(model, x)[0] - h0).norm() / h0.norm()),
         kernel_distance=float((trained - kernel).norm() / (kernel - f0_test).norm()),
         concentration=_concentration(model, teacher),
@@ -447,7 +471,7 @@ class LazyRich(Law):
         "checked on the α = 0.1 run, and the rich predictions (features move ≥ 0.5, neurons "
         "concentrate ≥ 0.6) on the α = 30 run."
     )
-    budgets = {
+    budgets: ClassVar[dict[str, str]] = {
         "quick": "α ∈ {0.1, 1, 3, 10, 30}, one seed",
         "standard": "α ∈ {0.1, 0.3, 1, 3, 10, 30}, two seeds",
         "full": "α from 0.03 to 100, four seeds",
@@ -465,7 +489,7 @@ class LazyRich(Law):
         runs, teacher = self._runs(budget)
         alphas, moves = _mean_by_alpha(runs, "weight_movement")
         lazy_alphas = [a for a in alphas if a >= 1.0]
-        lazy_moves = [m for a, m in zip(alphas, moves) if a >= 1.0]
+        lazy_moves = [m for a, m in zip(alphas, moves, strict=True) if a >= 1.0]
         p = _slope(lazy_alphas, lazy_moves)
         scaling = Figure("Relative weight movement ‖ΔW₁‖/‖W₁‖ vs output multiplier",
                          "output multiplier α", "relative movement", xscale="log",

@@ -6,6 +6,7 @@ the CLI and the store refer to them: on equal systems, equal names mean equal
 measurements.
 """
 
+from learnmech.probes import features, ntk  # noqa: F401  (registers their probes)
 from learnmech.probes.basic import (
     Accuracy,
     Balancedness,
@@ -15,8 +16,6 @@ from learnmech.probes.basic import (
     WeightSingularValues,
 )
 from learnmech.probes.registry import PROBES, make_probe, make_probes, register_probe
-
-from learnmech.probes import features, ntk  # noqa: E402, F401, I001  (registers their probes)
 
 __all__ = [
     "PROBES",

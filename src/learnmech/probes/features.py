@@ -26,7 +26,7 @@ from torch import Tensor
 from learnmech.errors import InputError
 from learnmech.models import Network, activation_fn
 from learnmech.param import LayerPlan
-from learnmech.probes.ntk import empirical_ntk, optimizer_weights
+from learnmech.probes.ntk import empirical_ntk, linear_layers, optimizer_weights
 from learnmech.probes.registry import register_probe
 from learnmech.train import ProbeState
 
@@ -42,7 +42,7 @@ def hidden_features(model: Network, x: Tensor) -> list[Tensor]:
     """Post-activations ``h_1(x), …, h_{L−1}(x)`` of the hidden layers, each ``(N, n_l)``."""
     phi = activation_fn(model.activation)
     out = []
-    for i, layer in enumerate(model.layers[:-1]):
+    for i, layer in enumerate(linear_layers(model)[:-1]):
         z = F.linear(x, layer.weight) * model.multipliers[i]
         if layer.bias is not None:
             z = z + layer.bias
@@ -151,7 +151,7 @@ class FeatureMovement:
             self._initial = now
         return {
             f"feature_movement.{l + 1}": relative_change(h0, h)
-            for l, (h0, h) in enumerate(zip(self._initial, now))
+            for l, (h0, h) in enumerate(zip(self._initial, now, strict=True))
         }
 
 
@@ -169,12 +169,12 @@ class WeightMovement:
         self._initial = None
 
     def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = [layer.weight.detach().clone() for layer in _network(state.model).layers]
+        now = [layer.weight.detach().clone() for layer in linear_layers(_network(state.model))]
         if self._initial is None:
             self._initial = now
         return {
             f"weight_movement.{l}": relative_change(w0, w)
-            for l, (w0, w) in enumerate(zip(self._initial, now))
+            for l, (w0, w) in enumerate(zip(self._initial, now, strict=True))
         }
 
 

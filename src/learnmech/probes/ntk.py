@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +63,11 @@ def optimizer_weights(model: nn.Module, optimizer: torch.optim.Optimizer) -> dic
     return {name: rates.get(id(p), 0.0) for name, p in model.named_parameters()}
 
 
+def linear_layers(model: Network) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of a :class:`Network`, typed as such."""
+    return [cast(nn.Linear, layer) for layer in model.layers]
+
+
 # ---- linear sites ---------------------------------------------------------------------
 @dataclass
 class _Site:
@@ -75,12 +80,14 @@ class _Site:
     delta: Tensor
 
 
-def _network_forward(model: Network, x: Tensor, probes: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+def _network_forward(
+    model: Network, x: Tensor, probes: list[Tensor]
+) -> tuple[Tensor, list[Tensor]]:
     """:meth:`Network.forward` with ``probes[l]`` added to pre-activation ``z_l``."""
     phi = activation_fn(model.activation)
     inputs = []
     last = len(model.layers) - 1
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(linear_layers(model)):
         inputs.append(x)
         z = F.linear(x, layer.weight) * model.multipliers[i]
         if layer.bias is not None:
@@ -108,7 +115,7 @@ def _linear_modules(model: nn.Module, x: Tensor) -> dict[str, nn.Linear]:
         for h in handles:
             h.remove()
     mods = dict(model.named_modules())
-    return {n: mods[n] for n, dims in calls.items() if dims == [2]}  # type: ignore[misc]
+    return {n: cast(nn.Linear, mods[n]) for n, dims in calls.items() if dims == [2]}
 
 
 class _Structure:
@@ -121,7 +128,8 @@ class _Structure:
             assert isinstance(model, Network)
             self.layers: list[tuple[str, nn.Linear, float]] = [
                 (f"layers.{i}", layer, m)
-                for i, (layer, m) in enumerate(zip(model.layers, model.multipliers))
+                for i, (layer, m) in enumerate(zip(linear_layers(model), model.multipliers,
+                                                   strict=True))
             ]
         else:
             self.layers = [(n, mod, 1.0) for n, mod in _linear_modules(model, x).items()]
@@ -153,7 +161,8 @@ class _Structure:
                     out[:, a].sum(), probes, retain_graph=a < n_out - 1, allow_unused=True
                 )
                 per_output.append([
-                    torch.zeros_like(p) if g is None else g for g, p in zip(grads, probes)
+                    torch.zeros_like(p) if g is None else g
+                    for g, p in zip(grads, probes, strict=True)
                 ])
         sites = []
         for l, (name, layer, m) in enumerate(self.layers):
@@ -186,7 +195,7 @@ def _site_kernel(
     s1: list[_Site], s2: list[_Site], weights: Callable[[str], float], outputs: Outputs
 ) -> Tensor:
     theta: Tensor | None = None
-    for a, b in zip(s1, s2):
+    for a, b in zip(s1, s2, strict=True):
         if outputs == "full":
             g_delta = torch.einsum("iak,jbk->ijab", a.delta, b.delta)
             g_h = (a.h @ b.h.T)[:, :, None, None]
@@ -211,18 +220,31 @@ def _params(model: nn.Module, names: set[str] | None = None) -> dict[str, Tensor
 
 
 def _jacobian(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
-    """``J`` of shape ``(B, O, P)`` over the tensors in ``params`` (others held fixed)."""
+    """``J`` of shape ``(B, O, P)`` over the tensors in ``params`` (others held fixed).
 
-    def f(p: dict[str, Tensor]) -> Tensor:
+    Per-example Jacobians (``vmap`` over examples of ``jacrev``) cost one backward pass per
+    output and example; models that cannot run under ``vmap`` fall back to the Jacobian of
+    the whole batch, which costs a batch-sized backward pass per output and example.
+    """
+
+    def single(p: dict[str, Tensor], xi: Tensor) -> Tensor:
+        return functional_call(model, p, (xi.unsqueeze(0),)).reshape(-1)
+
+    def batch(p: dict[str, Tensor]) -> Tensor:
         out = functional_call(model, p, (x,))
         return out.reshape(out.shape[0], -1)
 
-    jac = jacrev(f)(params)
     b = x.shape[0]
+    try:
+        jac = vmap(jacrev(single), (None, 0))(params, x)
+    except RuntimeError:
+        jac = jacrev(batch)(params)
     return torch.cat([j.reshape(b, j.shape[1], -1) for j in jac.values()], dim=2)
 
 
-def _weight_vector(params: dict[str, Tensor], weights: Callable[[str], float], like: Tensor) -> Tensor:
+def _weight_vector(
+    params: dict[str, Tensor], weights: Callable[[str], float], like: Tensor
+) -> Tensor:
     return torch.cat([
         torch.full((p.numel(),), weights(n), dtype=like.dtype, device=like.device)
         for n, p in params.items()
@@ -283,7 +305,8 @@ def empirical_ntk(
         raise InputError("method", method, "'auto', 'structured', 'jacobian' or 'ntvp'")
     names = {n for n, _ in model.named_parameters()}
     if weights is not None and not set(weights) <= names:
-        raise InputError("weights", sorted(set(weights) - names)[:3], "parameter names of the model")
+        unknown = sorted(set(weights) - names)[:3]
+        raise InputError("weights", unknown, "parameter names of the model")
     w = dict(weights or {})
 
     def weight(name: str) -> float:
@@ -345,7 +368,9 @@ def _ntk_by_blocks(
                 j2 = None if cached2[1] is None else cached2[1][j]
             else:
                 s2, j2 = pieces(x2[j])
-            part = _site_kernel(s1, s2, weight, outputs) if s1 else 0.0
+            part = torch.zeros_like(theta[i, j])
+            if s1:
+                part = part + _site_kernel(s1, s2, weight, outputs)
             if j1 is not None and j2 is not None and wvec is not None:
                 part = part + _contract(j1, j2, wvec, outputs)
             theta[i, j] = part
@@ -382,10 +407,10 @@ def ntk_vector_product(
     f = _functional(model)
     params = _params(model)
     with _frozen_grads(model):
-        _, pullback = vjp(lambda p: f(p, x2), params)
+        pullback = vjp(lambda p: f(p, x2), params)[1]
         (g,) = pullback(v.reshape(x2.shape[0], -1).to(x2))
         g = {n: t * float(w.get(n, 1.0)) for n, t in g.items()}
-        _, out = jvp(lambda p: f(p, x1), (params,), (g,))
+        out: Tensor = jvp(lambda p: f(p, x1), (params,), (g,))[1]
     return out
 
 
@@ -403,7 +428,7 @@ def _ntk_by_products(
     n1, n2, n_out = x1.shape[0], x2.shape[0], _n_outputs(model, x1)
     n_params = sum(p.numel() for p in params.values())
     chunk = max(1, int(max_memory // (x1.element_size() * 4 * (n_params + n1 * n_out) + 1)))
-    _, pullback = vjp(lambda p: f(p, x2), params)
+    pullback = vjp(lambda p: f(p, x2), params)[1]
 
     def column(e: Tensor) -> Tensor:
         (g,) = pullback(e)
@@ -412,12 +437,12 @@ def _ntk_by_products(
 
     basis = torch.eye(n2 * n_out, dtype=x1.dtype, device=x1.device).reshape(-1, n2, n_out)
     if outputs == "trace":
-        cols = []
+        diagonal = []
         for b in range(n_out):
             e = basis.reshape(n2, n_out, n2, n_out)[:, b]  # (n2, n2, O): columns (j, b)
             part = torch.cat([vmap(column)(e[c]) for c in _blocks(n2, chunk)])
-            cols.append(part[:, :, b])  # (n2, n1): Θ_bb(x1, x2_j)
-        return torch.stack(cols).mean(0).T
+            diagonal.append(part[:, :, b])  # (n2, n1): Θ_bb(x1, x2_j)
+        return torch.stack(diagonal).mean(0).T
     cols = torch.cat([vmap(column)(basis[c]) for c in _blocks(n2 * n_out, chunk)])
     return cols.reshape(n2, n_out, n1, n_out).permute(2, 0, 3, 1)
 
