@@ -3,13 +3,18 @@ Jacobian contraction on the same inputs and networks.
 
 Usage::
 
-    python bench/kernels.py [--nt-python PATH] [--quick]
+    python bench/kernels.py [--nt-python PATH] [--nt-structured-python PATH] [--threads N]
+                            [--quick]
 
 ``--nt-python`` (or ``$NT_PYTHON``) is a Python with ``jax==0.5.3``, ``jaxlib==0.5.3``,
 ``frozendict`` and ``neural-tangents==0.6.5`` (installed with ``--no-deps``); without it the
-neural-tangents columns are skipped. Every case runs in a fresh subprocess so that its peak
-resident memory (ru_maxrss) is its own. Times are the best of three calls after one warm-up
-call (for neural-tangents the warm-up includes jit compilation, reported separately).
+neural-tangents columns are skipped. neural-tangents' STRUCTURED_DERIVATIVES fails on jax
+0.5.3 and 0.4.30 (``jax.interpreters.ad.source_info_util``); ``--nt-structured-python`` may
+point to a second environment with ``jax==jaxlib==0.4.23``. Every case runs in a fresh
+subprocess so that its peak resident memory (ru_maxrss) is its own, with ``--threads``
+threads for both libraries (default 1: on a shared machine, multi-threaded timings mostly
+measure contention). Times are the best of three calls after one warm-up call (for
+neural-tangents the warm-up includes jit compilation, reported separately).
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ ANALYTIC = [  # (activation, inputs, dimension)
     ("relu", 2000, 64),
     ("erf", 2000, 64),
     ("leaky_relu", 2000, 64),
-    ("tanh", 300, 64),
+    ("tanh", 200, 64),  # Gauss–Hermite quadrature, 96 nodes per dimension in both
 ]
+W_STD, B_STD, SLOPE, NODES = 1.3, 0.2, 0.1, 96
 EMPIRICAL_SMALL = (64, 512, 500)  # input dim, width, inputs: 64-512-512-1 ReLU MLP
 EMPIRICAL_BIG = (784, 512, 256, 10)  # input dim, width, inputs, outputs: the 670k MLP
 
@@ -69,8 +75,8 @@ def torch_analytic(activation: str, n: int, d: int, out_dir: str) -> dict:
 
     x = torch.tensor(_torch_inputs(n, d))
     first, best, k = _best(lambda: analytic_kernels(
-        x, depth=3, activation=activation, w_std=1.3, b_std=0.2, negative_slope=0.1,
-        quadrature_points=25))
+        x, depth=3, activation=activation, w_std=W_STD, b_std=B_STD, negative_slope=SLOPE,
+        quadrature_points=NODES))
     np.savez(Path(out_dir) / f"ours_{activation}.npz", nngp=k.nngp.numpy(), ntk=k.ntk.numpy())
     return {"seconds": best, "first": first, "peak_mb": _peak_mb()}
 
@@ -155,12 +161,13 @@ def nt_analytic(activation: str, n: int, d: int, out_dir: str) -> dict:
     import jax.numpy as jnp
 
     act = {
-        "relu": stax.Relu(), "erf": stax.Erf(), "leaky_relu": stax.LeakyRelu(0.1),
-        "tanh": stax.ElementwiseNumerical(jnp.tanh, deg=25, df=lambda x: 1 - jnp.tanh(x) ** 2),
+        "relu": stax.Relu(), "erf": stax.Erf(), "leaky_relu": stax.LeakyRelu(SLOPE),
+        "tanh": stax.ElementwiseNumerical(jnp.tanh, deg=NODES,
+                                          df=lambda x: 1 - jnp.tanh(x) ** 2),
     }[activation]
-    _, _, kernel_fn = stax.serial(stax.Dense(512, W_std=1.3, b_std=0.2), act,
-                                  stax.Dense(512, W_std=1.3, b_std=0.2), act,
-                                  stax.Dense(1, W_std=1.3, b_std=0.2))
+    _, _, kernel_fn = stax.serial(stax.Dense(512, W_std=W_STD, b_std=B_STD), act,
+                                  stax.Dense(512, W_std=W_STD, b_std=B_STD), act,
+                                  stax.Dense(1, W_std=W_STD, b_std=B_STD))
     kernel_fn = jax.jit(kernel_fn, static_argnames="get")
     x = jnp.asarray(_torch_inputs(n, d))
 
@@ -220,26 +227,56 @@ def nt_empirical(case: str, implementation: str, out_dir: str) -> dict:
 # ---- driver ----------------------------------------------------------------------------------
 def _run(python: str, args: list[str], timeout: float = 900) -> dict:
     env = dict(os.environ)
+    threads = env.get("LM_BENCH_THREADS", "1")
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+    env["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'false' if threads == '1' else 'true'} "
+                        f"intra_op_parallelism_threads={threads}")
     src = str(HERE.parent.parent / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([python, str(HERE), "--worker", *args], capture_output=True,
                           text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+        lines = [ln for ln in proc.stderr.splitlines() if "Error" in ln] or ["failed"]
+        return {"error": lines[-1].strip()}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _relative(a, b) -> float:
+def _relative(a, b, mask=None) -> float:
     import numpy as np
 
     a, b = np.asarray(a, dtype=float).squeeze(), np.asarray(b, dtype=float).squeeze()
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+    diff = np.abs(a - b) if mask is None else np.abs(a - b)[mask]
+    return float(np.max(diff) / np.max(np.abs(b)))
+
+
+def _exact_diagonal(activation: str, n: int, d: int):
+    """NNGP and NTK of each input with itself (c = 1 exactly): closed forms, no arccos."""
+    import numpy as np
+
+    x = _torch_inputs(n, d)
+    w2, b2 = W_STD**2, B_STD**2
+    q = w2 * (x * x).sum(1) / d + b2
+    theta = q.copy()
+    for _ in range(2):
+        if activation == "erf":
+            e = 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q))
+            edot = 4 / np.pi / np.sqrt(1 + 4 * q)
+        else:  # relu / leaky relu: E[φ²] = q (1 + a²)/2, E[φ'²] = (1 + a²)/2
+            a = SLOPE if activation == "leaky_relu" else 0.0
+            e, edot = q * (1 + a * a) / 2, (1 + a * a) / 2
+        q = w2 * e + b2
+        theta = q + w2 * edot * theta
+    return q, theta
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nt-python", default=os.environ.get("NT_PYTHON"))
+    parser.add_argument("--nt-structured-python", default=os.environ.get("NT_STRUCTURED_PYTHON"),
+                        help="a Python whose neural-tangents runs STRUCTURED_DERIVATIVES "
+                             "(it fails on jax 0.5.3; jax 0.4.30 works); default --nt-python")
     parser.add_argument("--quick", action="store_true", help="skip the 670k-parameter case")
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -251,29 +288,39 @@ def main() -> None:
         return
     import numpy as np
 
+    os.environ["LM_BENCH_THREADS"] = str(args.threads)
     ours_py, nt_py = sys.executable, args.nt_python
+    structured_py = args.nt_structured_python or nt_py
     tmp = tempfile.mkdtemp(prefix="lm-bench-")
-    print(f"torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')}; "
-          f"neural-tangents: {nt_py or 'not given (skipped)'}")
+    print(f"threads per library: {args.threads}; neural-tangents: "
+          f"{nt_py or 'not given (skipped)'}")
     print("\n## Analytic NNGP + NTK, depth 3 (2 hidden layers), float64")
     print("| activation | inputs | ours (s) | neural-tangents (s, jit; compile) | ratio NT/ours "
-          "| max rel. diff |")
-    print("|---|---|---|---|---|---|")
+          "| max rel. diff off-diagonal | diagonal error vs exact: ours / NT |")
+    print("|---|---|---|---|---|---|---|")
     for activation, n, d in ANALYTIC:
         ours = _run(ours_py, ["torch_analytic", activation, str(n), str(d), tmp])
         row = f"| {activation} | {n} | {ours.get('seconds', float('nan')):.3f} |"
         if nt_py:
             ref = _run(nt_py, ["nt_analytic", activation, str(n), str(d), tmp])
             if "error" in ref:
-                row += f" error: {ref['error']} | | |"
+                row += f" error: {ref['error']} | | | |"
             else:
                 a = np.load(Path(tmp) / f"ours_{activation}.npz")
                 b = np.load(Path(tmp) / f"nt_{activation}.npz")
-                diff = max(_relative(a["nngp"], b["nngp"]), _relative(a["ntk"], b["ntk"]))
+                off = ~np.eye(n, dtype=bool)
+                diff = max(_relative(a[k], b[k], off) for k in ("nngp", "ntk"))
+                diag = "–"
+                if activation != "tanh":
+                    exact = dict(zip(("nngp", "ntk"), _exact_diagonal(activation, n, d),
+                                     strict=True))
+                    errs = [max(_relative(np.diag(m[k]), exact[k]) for k in exact)
+                            for m in (a, b)]
+                    diag = f"{errs[0]:.1e} / {errs[1]:.1e}"
                 row += (f" {ref['seconds']:.3f} ({ref['first']:.1f}) | "
-                        f"{ref['seconds'] / ours['seconds']:.2f} | {diff:.1e} |")
+                        f"{ref['seconds'] / ours['seconds']:.2f} | {diff:.1e} | {diag} |")
         else:
-            row += " – | – | – |"
+            row += " – | – | – | – |"
         print(row)
 
     d, width, n = EMPIRICAL_SMALL
@@ -295,7 +342,8 @@ def main() -> None:
     best_nt = None
     if nt_py:
         for impl in ("JACOBIAN_CONTRACTION", "NTK_VECTOR_PRODUCTS", "STRUCTURED_DERIVATIVES"):
-            r = _run(nt_py, ["nt_empirical", "small", impl, tmp])
+            py = structured_py if impl == "STRUCTURED_DERIVATIVES" else nt_py
+            r = _run(py, ["nt_empirical", "small", impl, tmp])
             if "error" in r:
                 print(f"| neural-tangents {impl} | error: {r['error']} | | |")
                 continue
@@ -318,7 +366,8 @@ def main() -> None:
     print(f"| learnmech empirical_ntk (auto = structured), {big['parameters']} parameters | "
           f"{big['seconds']:.2f} | {big['peak_mb']:.0f} |")
     if nt_py:
-        r = _run(nt_py, ["nt_empirical", "big", "STRUCTURED_DERIVATIVES", tmp], timeout=1800)
+        r = _run(structured_py, ["nt_empirical", "big", "STRUCTURED_DERIVATIVES", tmp],
+                 timeout=1800)
         text = (f"{r['seconds']:.2f} | {r['peak_mb']:.0f}" if "error" not in r
                 else f"error: {r['error']} |")
         print(f"| neural-tangents STRUCTURED_DERIVATIVES | {text} |")

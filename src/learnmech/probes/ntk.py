@@ -219,8 +219,8 @@ def _params(model: nn.Module, names: set[str] | None = None) -> dict[str, Tensor
     }
 
 
-def _jacobian(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
-    """``J`` of shape ``(B, O, P)`` over the tensors in ``params`` (others held fixed).
+def _jacobian(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+    """Per parameter tensor, ``J`` of shape ``(B, O, P_p)`` (other tensors held fixed).
 
     Per-example Jacobians (``vmap`` over examples of ``jacrev``) cost one backward pass per
     output and example; models that cannot run under ``vmap`` fall back to the Jacobian of
@@ -239,22 +239,27 @@ def _jacobian(model: nn.Module, params: dict[str, Tensor], x: Tensor) -> Tensor:
         jac = vmap(jacrev(single), (None, 0))(params, x)
     except RuntimeError:
         jac = jacrev(batch)(params)
-    return torch.cat([j.reshape(b, j.shape[1], -1) for j in jac.values()], dim=2)
+    return {n: j.reshape(b, j.shape[1], -1) for n, j in jac.items()}
 
 
-def _weight_vector(
-    params: dict[str, Tensor], weights: Callable[[str], float], like: Tensor
+def _contract(
+    j1: dict[str, Tensor], j2: dict[str, Tensor], weight: Callable[[str], float],
+    outputs: Outputs,
 ) -> Tensor:
-    return torch.cat([
-        torch.full((p.numel(),), weights(n), dtype=like.dtype, device=like.device)
-        for n, p in params.items()
-    ])
-
-
-def _contract(j1: Tensor, j2: Tensor, w: Tensor, outputs: Outputs) -> Tensor:
-    if outputs == "full":
-        return torch.einsum("iap,jbp->ijab", j1 * w, j2)
-    return torch.einsum("iap,jap->ij", j1 * w, j2) / j1.shape[1]
+    """``Σ_p w_p J1_p J2_pᵀ`` as ``(B1, B2, O, O)`` (or its trace over outputs / O)."""
+    theta: Tensor | None = None
+    for name, a in j1.items():
+        b = j2[name]
+        (b1, o, p), b2 = a.shape, b.shape[0]
+        if outputs == "full":
+            term = (a.reshape(b1 * o, p) @ b.reshape(b2 * o, p).T).reshape(b1, o, b2, o)
+            term = term.permute(0, 2, 1, 3)
+        else:
+            term = torch.einsum("iap,jap->ij", a, b) / o
+        term = term * weight(name)
+        theta = term if theta is None else theta + term
+    assert theta is not None
+    return theta
 
 
 # ---- public API --------------------------------------------------------------------------
@@ -348,9 +353,8 @@ def _ntk_by_blocks(
     n1, n2 = x1.shape[0], x2.shape[0]
     shape = (n1, n2, n_out, n_out) if outputs == "full" else (n1, n2)
     theta = torch.zeros(shape, dtype=x1.dtype, device=x1.device)
-    wvec = _weight_vector(rest, weight, x1) if rest else None
 
-    def pieces(x: Tensor) -> tuple[list[_Site], Tensor | None]:
+    def pieces(x: Tensor) -> tuple[list[_Site], dict[str, Tensor] | None]:
         sites = structure.sites(x)[1] if structure is not None else []
         jac = _jacobian(model, rest, x) if rest else None
         return sites, jac
@@ -365,14 +369,14 @@ def _ntk_by_blocks(
                 s2, j2 = s1, j1
             elif cached2 is not None:
                 s2 = [_slice_site(s, j) for s in cached2[0]]
-                j2 = None if cached2[1] is None else cached2[1][j]
+                j2 = None if cached2[1] is None else {n: t[j] for n, t in cached2[1].items()}
             else:
                 s2, j2 = pieces(x2[j])
             part = torch.zeros_like(theta[i, j])
             if s1:
                 part = part + _site_kernel(s1, s2, weight, outputs)
-            if j1 is not None and j2 is not None and wvec is not None:
-                part = part + _contract(j1, j2, wvec, outputs)
+            if j1 is not None and j2 is not None:
+                part = part + _contract(j1, j2, weight, outputs)
             theta[i, j] = part
             if symmetric and j != i:
                 theta[j, i] = part.transpose(0, 1) if outputs == "trace" else part.permute(

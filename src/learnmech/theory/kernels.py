@@ -27,6 +27,11 @@ deterministic (Jacot et al. 2018). With ``σ_w = w_std`` and ``σ_b = b_std``:
 ``b_std=None`` means no biases (as in neural-tangents); in the NTK parametrization it is
 the same as ``b_std=0``.
 
+learnmech's own ``MLP(parametrization="ntp", init_scale=σ, bias=False)`` draws
+``W ~ N(0, σ²)`` with multiplier ``1/√fan_in`` (σ in the weights, not in the multiplier):
+its NNGP is ``K`` with ``w_std=σ`` and its NTK is ``Θ / σ²``, or exactly ``Θ`` with
+``empirical_ntk(..., weights={name: σ² for every weight})``.
+
 The Gaussian expectations ``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` are in closed form for
 ``relu`` (the arc-cosine kernel of Cho & Saul 2009), ``leaky_relu``, ``erf`` (Williams
 1997) and ``identity``; for any other activation (``tanh``, ``gelu`` or a callable
@@ -58,6 +63,7 @@ from learnmech.errors import InputError
 Activation = str | Callable[[Tensor], Tensor]
 Parameterization = Literal["ntk", "standard"]
 
+_BLOCK = 2**18  # entries per block of the closed-form path (a few MB of temporaries)
 _SNAP = 8 * torch.finfo(torch.float64).eps
 CLOSED_FORM = ("relu", "leaky_relu", "erf", "identity")
 QUADRATURE = ("tanh", "gelu")
@@ -92,23 +98,12 @@ def gaussian_expectations(
         if activation == "identity":
             return q12.clone(), torch.ones_like(q12)
         if activation in ("relu", "leaky_relu"):
-            slope = 0.0 if activation == "relu" else float(negative_slope)
-            norm = torch.sqrt(q11 * q22)
-            c = (q12 / norm.clamp_min(1e-300)).clamp(-1.0, 1.0)
-            # θ = arccos c has slope −1/√(1−c²): a pair of equal inputs whose Gram entries
-            # differ by round-off would get θ ~ 1e-8. Within a few ulps of ±1, c is ±1.
-            c = torch.where(c.abs() > 1.0 - _SNAP, c.sign(), c)
-            theta = torch.arccos(c)
-            relu_k = norm * (torch.sqrt(1.0 - c * c) + (math.pi - theta) * c) / (2 * math.pi)
-            relu_kdot = (math.pi - theta) / (2 * math.pi)
-            # φ(x) = a·x + (1−a)·relu(x):  E[φφ] = a q12 + (1−a)² E[relu relu]
-            k = slope * q12 + (1.0 - slope) ** 2 * relu_k
-            kdot = slope + (1.0 - slope) ** 2 * relu_kdot
-            return k, kdot
-        if activation == "erf":
-            a, b = 1.0 + 2.0 * q11, 1.0 + 2.0 * q22
-            k = (2.0 / math.pi) * torch.arcsin((2.0 * q12 / torch.sqrt(a * b)).clamp(-1.0, 1.0))
-            kdot = (4.0 / math.pi) / torch.sqrt(a * b - 4.0 * q12 * q12)
+            return _relu_expectations(q11, q22, q12, negative_slope if activation ==
+                                      "leaky_relu" else 0.0)
+        if activation == "erf":  # in place on fresh temporaries: these run on N² blocks
+            ab = (1.0 + 2.0 * q11) * (1.0 + 2.0 * q22)
+            k = (2.0 * q12).div_(ab.sqrt()).clamp_(-1.0, 1.0).arcsin_().mul_(2.0 / math.pi)
+            kdot = ab.addcmul_(q12, q12, value=-4.0).rsqrt_().mul_(4.0 / math.pi)
             return k, kdot
         if activation not in QUADRATURE:
             raise InputError(
@@ -116,6 +111,27 @@ def gaussian_expectations(
             )
     phi, dphi = _function_and_derivative(activation)
     return _quadrature(phi, dphi, q11, q22, q12, quadrature_points)
+
+
+def _relu_expectations(
+    q11: Tensor, q22: Tensor, q12: Tensor, slope: float
+) -> tuple[Tensor, Tensor]:
+    """Arc-cosine kernel of degree 1 and 0 (Cho & Saul 2009) for ``φ(x) = a x + (1 − a)
+    relu(x)``: ``E[φφ] = a q12 + (1−a)² √(q11 q22)(sin θ + (π − θ) cos θ)/(2π)`` and
+    ``E[φ'φ'] = a + (1−a)² (π − θ)/(2π)`` with ``cos θ = q12/√(q11 q22)``."""
+    norm = (q11 * q22).sqrt_()
+    c = torch.div(q12, norm.clamp_min(1e-300)).clamp_(-1.0, 1.0)
+    # θ = arccos c has slope −1/√(1−c²): a pair of equal inputs whose Gram entries differ
+    # by round-off would get θ ~ 1e-8. Within a few ulps of ±1, c is ±1.
+    c = torch.where(c.abs() > 1.0 - _SNAP, c.sign(), c)
+    rest = torch.arccos(c).neg_().add_(math.pi)  # π − θ
+    k = c.mul(c).neg_().add_(1.0).clamp_min_(0.0).sqrt_()  # sin θ
+    k.addcmul_(rest, c).mul_(norm).mul_((1.0 - slope) ** 2 / (2 * math.pi))
+    kdot = rest.mul_((1.0 - slope) ** 2 / (2 * math.pi))
+    if slope:
+        k.add_(q12, alpha=slope)
+        kdot.add_(slope)
+    return k, kdot
 
 
 def gaussian_variances(
@@ -256,7 +272,7 @@ def analytic_kernels(
     x1 = x1.to(torch.float64).reshape(x1.shape[0], -1)
     x2 = x1 if x2 is None else x2.to(device=x1.device, dtype=torch.float64).reshape(
         x2.shape[0], -1
-    )
+    )  # x2 is x1: the kernel is symmetric and only blocks on and above the diagonal are computed
     if x1.shape[1] != x2.shape[1]:
         raise InputError("x2", tuple(x2.shape), f"inputs with {x1.shape[1]} features like x1")
     d = x1.shape[1]
@@ -276,16 +292,21 @@ def analytic_kernels(
             out.append(q)
         return out
 
-    q1s, q2s = diag_layers(x1), diag_layers(x2)
+    symmetric = x2 is x1
+    q1s = diag_layers(x1)
+    q2s = q1s if symmetric else diag_layers(x2)
     n1, n2 = x1.shape[0], x2.shape[0]
-    per_row = 12 * n2 * 8 * (1 if _closed(activation) else 3 * quadrature_points**2)
-    rows = max(1, min(n1, int(max_memory // per_row)))
+    if _closed(activation):  # blocks of ~2¹⁶ entries keep the temporaries in cache
+        rows = max(1, min(n1, _BLOCK // n2, int(max_memory // (12 * n2 * 8))))
+    else:
+        rows = max(1, min(n1, int(max_memory // (36 * n2 * 8 * quadrature_points**2))))
     nngp = torch.empty(n1, n2, dtype=torch.float64, device=x1.device) if "nngp" in get else None
     ntk = torch.empty(n1, n2, dtype=torch.float64, device=x1.device) if "ntk" in get else None
     want_ntk = ntk is not None
     for start in range(0, n1, rows):
         sl = slice(start, min(start + rows, n1))
-        dot = x1[sl] @ x2.T
+        cols = slice(start if symmetric else 0, n2)  # symmetric: upper blocks, mirrored
+        dot = x1[sl] @ x2[cols].T
         k = w2 * dot / d + b2
         if parameterization == "ntk":
             theta = k.clone() if want_ntk else None
@@ -293,23 +314,26 @@ def analytic_kernels(
             theta = dot + (1.0 if has_bias else 0.0) if want_ntk else None
         for layer in range(depth - 1):
             qa = q1s[layer][sl].unsqueeze(1)
-            qb = q2s[layer].unsqueeze(0)
+            qb = q2s[layer][cols].unsqueeze(0)
             e, edot = gaussian_expectations(
                 activation, qa, qb, k, negative_slope=negative_slope,
                 quadrature_points=quadrature_points,
             )
+            k = e.mul_(w2).add_(b2)  # K_{l+1} = σ_w² E[φφ] + σ_b²
             if theta is not None:
+                theta.mul_(edot).mul_(w2)  # σ_w² E[φ'φ'] Θ_l
                 if parameterization == "ntk":
-                    theta = w2 * e + b2 + w2 * edot * theta
+                    theta.add_(k)
                 else:
                     assert width is not None
-                    theta = width * e + w2 * edot * theta + (1.0 if has_bias else 0.0)
-            k = w2 * e + b2
-        if nngp is not None:
-            nngp[sl] = k
-        if ntk is not None:
-            assert theta is not None
-            ntk[sl] = theta
+                    theta.add_(k, alpha=width / w2).add_(
+                        (1.0 if has_bias else 0.0) - width * b2 / w2)
+        for out, block in ((nngp, k), (ntk, theta)):
+            if out is not None:
+                assert block is not None
+                out[sl, cols] = block
+                if symmetric:
+                    out[cols, sl] = block.T
     return Kernels(nngp, ntk)
 
 
