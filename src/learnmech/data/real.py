@@ -68,7 +68,7 @@ def fashion_mnist(spec: FashionMNIST) -> Dataset:
         images, labels = fashion_mnist_arrays(split)
         keep = np.nonzero(labels < spec.classes)[0]
         pick = g.choice(keep, size=min(n, keep.size), replace=False)
-        parts.append((torch.tensor(images[pick].reshape(len(pick), -1) / 255.0,
+        parts.append((torch.tensor(images[pick].reshape(len(pick), 28 * 28) / 255.0,
                                    dtype=torch.float32),
                       torch.tensor(labels[pick], dtype=torch.long)))
     (x_train, y_train), (x_test, y_test) = parts

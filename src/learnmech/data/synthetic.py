@@ -79,5 +79,6 @@ def teacher_student(spec: TeacherStudent) -> Dataset:
         y = teacher(x) + spec.noise * torch.randn(n, spec.d_out, generator=g)
     return Dataset(
         x[: spec.n_train], y[: spec.n_train], x[spec.n_train :], y[spec.n_train :],
-        task="regression", info={"teacher_widths": widths},
+        task="regression",
+        info={"teacher_widths": widths, "teacher_weights": teacher.effective_weights()},
     )
