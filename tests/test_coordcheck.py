@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +128,33 @@ def test_result_reports_and_bad_input(digits):
         verify_mup(mlp, digits, (64, 128), steps=0)
     with pytest.raises(InputError, match="optimizer"):
         verify_mup(mlp, digits, (64, 128), optimizer="lion")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = os.environ | {"PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "learnmech", "coordcheck", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_exit_codes_and_json(tmp_path):
+    ok = _cli("mlp", "--widths", "64,128,256", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["passed"] is True
+    sp = _cli("mlp", "--parametrization", "sp", "--widths", "64,128,256",
+              "--plot", str(tmp_path / "cc.png"))
+    assert sp.returncode == 1
+    assert "blows up" in sp.stdout and (tmp_path / "cc.png").stat().st_size > 0
+    bad = _cli("mlp", "--widths", "64")
+    assert bad.returncode == 2 and "widths" in bad.stderr
+
+
+def test_readme_example_on_a_hand_written_model():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(import torch\nfrom torch import nn\nfrom learnmech import "
+                      r"verify_mup.*?)```", readme, re.S)
+    assert block is not None
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    assert namespace["good"].passed
+    assert namespace["bad"].offending_layers() == ["hid", "out", "(output)", "hid.weight"]

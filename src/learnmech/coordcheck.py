@@ -373,3 +373,70 @@ def previous_token_task(
     initial size, which the verifier would rightly call vanishing)."""
     x = torch.randint(vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
     return x, torch.cat([x[:, :1], x[:, :-1]], 1)
+
+
+# ---- what the command line checks --------------------------------------------------------
+
+BUILTIN_MODELS = ("mlp", "resmlp", "transformer")
+
+
+def digits_batch(n: int = 256) -> tuple[Tensor, Tensor]:
+    """The first ``n`` scikit-learn digits, standardized per pixel: ``(n, 64)``, ``(n,)``."""
+    from learnmech.data import load
+    from learnmech.system import Digits
+
+    data = load(Digits(n_train=n, n_test=0))
+    return data.x_train, data.y_train
+
+
+def builtin_factory(
+    name: str, parametrization: str, optimizer: str, base_width: int
+) -> tuple[Factory, tuple[Tensor, Tensor], int, float]:
+    """A built-in model family with its probe batch, default steps and learning rate.
+
+    ``mlp`` (3 layers) and ``resmlp`` (4 residual branches) train on digits for 3 steps;
+    ``transformer`` (one block, one head) on the previous-token task for 10 steps (see
+    :func:`previous_token_task`)."""
+    from learnmech.models import char_transformer, res_mlp
+    from learnmech.param import parametrized
+
+    lr = 0.5 if optimizer == "sgd" else 0.01
+    if name == "mlp":
+        def mlp(n: int) -> nn.Module:
+            return nn.Sequential(nn.Linear(64, n), nn.ReLU(), nn.Linear(n, n), nn.ReLU(),
+                                 nn.Linear(n, 10))
+
+        return (lambda n: parametrized(mlp, n, parametrization, optimizer, base_width=base_width),
+                digits_batch(), 3, lr)
+    if name == "resmlp":
+        return (lambda n: res_mlp(64, 10, n, 4, parametrization, optimizer,
+                                  base_width=base_width), digits_batch(), 3, lr)
+    if name == "transformer":
+        return (lambda n: char_transformer(16, 16, n, 1, 1, parametrization, optimizer,
+                                           base_width=base_width),
+                previous_token_task(), 10, 0.03 if optimizer == "adam" else lr)
+    raise InputError("model", name, f"one of {list(BUILTIN_MODELS)} or 'module:function'")
+
+
+def load_object(target: str, field: str) -> Any:
+    """The object named by ``package.module:name`` or ``path/to/file.py:name``."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    module_name, _, attr = target.rpartition(":")
+    if not module_name or not attr:
+        raise InputError(field, target, "'package.module:name' or 'path/to/file.py:name'")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None or not path.is_file():
+                raise FileNotFoundError(module_name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        raise InputError(field, target, f"an importable object ({exc})") from None

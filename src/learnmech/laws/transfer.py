@@ -251,8 +251,10 @@ def _transformer_sweep(
     corpus = CharCorpus.from_text(text if text is not None else shakespeare_text())
     device = resolve_device("auto")
     gen = torch.Generator().manual_seed(setup.seed)
-    batches = [tuple(t.to(device) for t in corpus.batch(setup.batch, setup.context, gen))
-               for _ in range(setup.steps)]
+    batches = []
+    for _ in range(setup.steps):
+        xb, yb = corpus.batch(setup.batch, setup.context, gen)
+        batches.append((xb.to(device), yb.to(device)))
     losses = np.full((len(setup.widths), len(setup.log2_lrs)), np.nan)
     for i, width in enumerate(setup.widths):
         for j, x in enumerate(setup.log2_lrs):
@@ -262,7 +264,7 @@ def _transformer_sweep(
                 generator=torch.Generator().manual_seed(setup.seed))
             model.to(device)
             result = fit(model, plan.make_optimizer(model, 2.0**x),
-                         lambda s: batches[s], setup.steps)  # type: ignore[return-value]
+                         lambda s: batches[s], setup.steps)
             if result.status == "completed":
                 losses[i, j] = float(np.mean(result.losses[1:]))
     return LrSweep("width", [float(w) for w in setup.widths], list(setup.log2_lrs), losses)
