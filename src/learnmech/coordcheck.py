@@ -19,7 +19,10 @@ and a layer passes when ``|p| ≤ tolerance``; it *blows up* when ``p > toleranc
 the μP attention logits are smaller, ``∝ 1/√width``: the check looks after the steps.)
 
 Unlike a visual coordinate check, the verdict names the offending layers. The verifier
-does not care how μP was implemented; it only trains the models it is given.
+does not care how μP was implemented; it only trains the models it is given. It sees
+module outputs through forward hooks, so a computation done functionally inside a parent
+module (``F.linear(x, layer.weight)``) is not measured as a layer of its own; the model's
+output and every weight's ``‖ΔW‖/‖W‖`` always are.
 """
 
 from __future__ import annotations
@@ -245,8 +248,8 @@ def _measure_width(
         for name, p in model.named_parameters():
             key = canonical_name(name)
             if key in weights:
-                w0 = weights[key].double().reshape(p.shape[0], -1)
-                dw = p.detach().double().reshape(p.shape[0], -1) - w0
+                w0 = weights[key].reshape(p.shape[0], -1)
+                dw = p.detach().reshape(p.shape[0], -1) - w0
                 norm0 = float(torch.linalg.matrix_norm(w0, ord=2))
                 if norm0 > 0:
                     out[(key, "update")] = float(torch.linalg.matrix_norm(dw, ord=2)) / norm0
