@@ -110,17 +110,16 @@ class LrSweep:
         return fig
 
 
-def _optima_figure(title: str, xlabel: str, sweeps: list[tuple[str, LrSweep]],
-                   predicted: Callable[[np.ndarray], np.ndarray] | None = None,
-                   xscale: str = "log") -> Figure:
+def _optima_figure(title: str, xlabel: str, name: str, sweep: LrSweep,
+                   theory: tuple[str, Callable[[np.ndarray], np.ndarray]] | None = None
+                   ) -> Figure:
+    """The measured optimum of every setting, and optionally a theory line ``(label, fn)``."""
     fig = Figure(title, xlabel, "optimal learning rate η*", xscale="log", yscale="log")
-    for name, sweep in sweeps:
-        fig.curves.append(Curve(name, list(sweep.settings),
-                                [2.0**o for o in sweep.optima()], "measured", name))
-    if predicted is not None:
-        name, sweep = sweeps[0]
+    fig.curves.append(Curve(name, list(sweep.settings), [2.0**o for o in sweep.optima()],
+                            "measured", name))
+    if theory is not None:
         s = np.asarray(sweep.settings, dtype=float)
-        fig.curves.append(Curve("theory", s.tolist(), predicted(s).tolist(), "theory", name))
+        fig.curves.append(Curve(theory[0], s.tolist(), theory[1](s).tolist(), "theory", name))
     return fig
 
 
@@ -246,7 +245,7 @@ class MuTransfer(Law):
         figures = [
             sweep.figure(f"μTransfer, {name}: training loss vs learning rate",
                          lambda w: f"width {w:g}"),
-            _optima_figure(f"Optimal learning rate vs width, {name}", "width", [(name, sweep)]),
+            _optima_figure(f"Optimal learning rate vs width, {name}", "width", name, sweep),
             *check.figures(f"coordinate check, {name}"),
         ]
         notes = (f"{name}: optimal log₂ lr per width {np.round(sweep.optima(), 2).tolist()}; "
@@ -382,7 +381,7 @@ class DepthTransfer(Law):
         figures = [
             sweep.figure(f"Depth transfer, {name}: training loss vs learning rate",
                          lambda d: f"depth {d:g}"),
-            _optima_figure(f"Optimal learning rate vs depth, {name}", "depth L", [(name, sweep)]),
+            _optima_figure(f"Optimal learning rate vs depth, {name}", "depth L", name, sweep),
         ]
         notes = f"{name}: optimal log₂ lr per depth {np.round(sweep.optima(), 2).tolist()}"
         return Evidence(criteria, figures, [], notes)
@@ -479,8 +478,9 @@ class RichnessLR(Law):
         figures = [
             sweep.figure(f"Richness, {name}: training loss vs learning rate",
                          lambda g: f"γ = {g:.3g}"),
-            _optima_figure(f"Optimal learning rate vs γ, {name}", "richness γ",
-                           [(name, sweep)], lambda g: anchor * g**expected),
+            _optima_figure(f"Optimal learning rate vs γ, {name}", "richness γ", name, sweep,
+                           (f"theory ∝ γ^{expected:.3g} (intercept fitted)",
+                            lambda g: anchor * g**expected)),
         ]
         return crit, figures
 
