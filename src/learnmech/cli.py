@@ -282,6 +282,73 @@ def _brief(value: Any) -> str:
 
 
 @app.command()
+def coordcheck(
+    model: Annotated[str, typer.Argument(
+        help="mlp | resmlp | transformer, or a factory 'package.module:name' / "
+             "'file.py:name' mapping a width to a model (or to (model, plan)).")] = "mlp",
+    parametrization: Annotated[str, typer.Option(
+        help="sp | ntp | mup | mf (built-in models).")] = "mup",
+    optimizer: Annotated[str, typer.Option(
+        help="adam | sgd, or 'module:name' of a function model -> optimizer.")] = "adam",
+    lr: Annotated[float | None, typer.Option(help="Learning rate of a named optimizer.")] = None,
+    widths: Annotated[str, typer.Option(help="Comma-separated widths.")] = "64,128,256,512",
+    base_width: Annotated[int | None, typer.Option(
+        help="Width at which μP equals SP (built-ins; default the narrowest).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps before measuring.")] = None,
+    seeds: Annotated[int, typer.Option(help="Number of seeds to average.")] = 1,
+    data: Annotated[str | None, typer.Option(
+        help="'module:name' of a function returning the batch (x, y) (needed for a factory).")
+    ] = None,
+    tolerance: Annotated[float, typer.Option(help="Largest accepted |exponent|.")] = 0.25,
+    plot: Annotated[Path | None, typer.Option(help="Write the exponent plot (PNG) here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify μP: train a few steps at several widths and fit, per layer, the width exponent
+    of activations, their change and ‖ΔW‖/‖W‖; all must be ≈ 0. Exits 1 when a layer blows
+    up or vanishes (the table names it), 2 on bad input."""
+    from learnmech import coordcheck as cc
+
+    try:
+        sizes = sorted({int(w) for w in widths.split(",") if w.strip()})
+    except ValueError:
+        raise InputError("widths", widths, "comma-separated positive integers") from None
+    if len(sizes) < 2 or sizes[0] <= 0:
+        raise InputError("widths", widths, "at least two positive widths")
+    if parametrization not in ("sp", "ntp", "mup", "mf"):
+        raise InputError("parametrization", parametrization, "one of sp, ntp, mup, mf")
+    named = optimizer in ("adam", "sgd")
+    opt: Any = optimizer if named else cc.load_object(optimizer, "optimizer")
+    if model in cc.BUILTIN_MODELS:
+        factory, batch, default_steps, default_lr = cc.builtin_factory(
+            model, parametrization, optimizer if named else "adam", base_width or sizes[0])
+    elif ":" not in model:
+        raise InputError("model", model, f"one of {list(cc.BUILTIN_MODELS)} or a factory "
+                         "'package.module:name' / 'file.py:name'")
+    else:
+        factory = cc.load_object(model, "model")
+        if data is None:
+            raise InputError("data", None, "'module:name' of a function returning (x, y) "
+                             "(needed with a model factory)")
+        batch, default_steps = cc.load_object(data, "data")(), 3
+        default_lr = 0.5 if optimizer == "sgd" else 0.01
+    check = cc.verify_mup(factory, batch, sizes, opt, lr=lr or default_lr,
+                          steps=steps or default_steps, seeds=range(seeds), tolerance=tolerance)
+    if plot is not None:
+        cc.save_plot(check, str(plot), title=model)
+    if as_json:
+        _print_json(check.to_json())
+    else:
+        table = Table("layer", "quantity", "exponent", "verdict")
+        for v in check.verdicts:
+            color = "green" if v.passed else "red"
+            table.add_row(v.layer, v.metric, f"{v.exponent:+.3f}", f"[{color}]{v.problem}[/]")
+        out.print(table)
+        out.print(check.summary(), soft_wrap=True)
+    if not check.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(
     path: Annotated[Path, typer.Argument(help="Where to write the HTML report.")] = Path(
         "report.html"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,10 @@ def _idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+@lru_cache(maxsize=2)
 def fashion_mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(n, 28, 28)`` and labels ``(n,)`` of split ``"train"`` or ``"t10k"``."""
+    """Images ``(n, 28, 28)`` and labels ``(n,)`` of split ``"train"`` or ``"t10k"``
+    (read-only arrays, read once per process)."""
     images = FASHION_MNIST_DIR / f"{split}-images-idx3-ubyte.gz"
     labels = FASHION_MNIST_DIR / f"{split}-labels-idx1-ubyte.gz"
     if not images.exists() or not labels.exists():

@@ -1,0 +1,17 @@
+"""learnmech: a laboratory for learning mechanics (theory, instruments, laws).
+
+The public surface lives in submodules; ``learnmech.verify_mup`` (the μP verifier of
+:mod:`learnmech.coordcheck`) is also available here, imported on first use.
+"""
+
+from typing import Any
+
+__all__ = ["verify_mup"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "verify_mup":
+        from learnmech.coordcheck import verify_mup
+
+        return verify_mup
+    raise AttributeError(f"module 'learnmech' has no attribute {name!r}")

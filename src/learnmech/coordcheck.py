@@ -1,0 +1,445 @@
+"""The μP verifier: does a model family train with width-independent coordinates?
+
+:func:`verify_mup` takes any factory ``width -> nn.Module`` (hand-written μP included),
+trains each width for a few steps on the same batch, and measures on a fixed probe batch:
+
+* ``activation``: the RMS coordinate ``‖h‖/√numel`` of every module's output after the
+  steps (and of the model's output, named ``(output)``);
+* ``change``: the RMS coordinate of ``h_t − h_0``, how far the features moved;
+* ``update``: ``‖W_t − W_0‖₂ / ‖W_0‖₂`` for every weight matrix (spectral norms; tensors
+  of more than two dims are flattened to ``(dim 0, rest)``).
+
+For each quantity it fits the exponent ``p`` of ``value ∝ width^p`` by least squares on a
+log-log scale. Under μP every one of them is ``Θ(1)`` after the first step (Yang & Hu 2021;
+Yang et al. 2022): activations neither blow up nor vanish, features move by ``Θ(1)``
+(feature learning) and ``‖ΔW‖₂`` is as large as ``‖W‖₂``, both ``Θ(√(fan_out/fan_in))``
+(the spectral condition of Yang, Simon & Bernstein 2023). So the expected exponent is 0
+and a layer passes when ``|p| ≤ tolerance``; it *blows up* when ``p > tolerance`` and
+*vanishes* when ``p < −tolerance``. (At initialization, before any step, the readout and
+the μP attention logits are smaller, ``∝ 1/√width``: the check looks after the steps.)
+
+Unlike a visual coordinate check, the verdict names the offending layers. The verifier
+does not care how μP was implemented; it only trains the models it is given. It sees
+module outputs through forward hooks, so a computation done functionally inside a parent
+module (``F.linear(x, layer.weight)``) is not measured as a layer of its own; the model's
+output and every weight's ``‖ΔW‖/‖W‖`` always are.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from learnmech.errors import InputError
+from learnmech.fit import default_loss, fit
+from learnmech.laws.base import Curve, Figure
+from learnmech.param import ModulePlan, canonical_name
+
+Metric = Literal["activation", "change", "update"]
+METRICS: tuple[Metric, ...] = ("activation", "change", "update")
+OUTPUT = "(output)"
+Factory = Callable[[int], "nn.Module | tuple[nn.Module, ModulePlan]"]
+OptimizerSpec = str | Callable[[nn.Module], torch.optim.Optimizer]
+
+
+@dataclass(frozen=True)
+class LayerVerdict:
+    """The fitted width exponent of one quantity of one layer, and its verdict."""
+
+    layer: str
+    metric: Metric
+    exponent: float
+    expected: float
+    tolerance: float
+    values: tuple[float, ...]
+
+    @property
+    def passed(self) -> bool:
+        return abs(self.exponent - self.expected) <= self.tolerance
+
+    @property
+    def problem(self) -> str:
+        """``ok``, ``blows up`` or ``vanishes``."""
+        if self.passed:
+            return "ok"
+        return "blows up" if self.exponent > self.expected else "vanishes"
+
+
+@dataclass(frozen=True)
+class CoordCheck:
+    """The verifier's result: one :class:`LayerVerdict` per layer and quantity.
+
+    ``skipped`` lists quantities that could not be fitted (zero at some width, e.g. a
+    parameter that received no gradient); ``diverged`` the widths whose training diverged
+    (then the check fails).
+    """
+
+    widths: tuple[int, ...]
+    steps: int
+    verdicts: tuple[LayerVerdict, ...]
+    skipped: tuple[str, ...] = ()
+    diverged: tuple[int, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.diverged and all(v.passed for v in self.verdicts)
+
+    @property
+    def failures(self) -> list[LayerVerdict]:
+        return [v for v in self.verdicts if not v.passed]
+
+    def offending_layers(self) -> list[str]:
+        """Names of the layers with at least one failing quantity, in model order."""
+        return list(dict.fromkeys(v.layer for v in self.failures))
+
+    def exponents(self, metric: Metric) -> dict[str, float]:
+        return {v.layer: v.exponent for v in self.verdicts if v.metric == metric}
+
+    def summary(self) -> str:
+        """One line: passes, or which layers blow up or vanish."""
+        if self.diverged:
+            return f"FAIL: training diverged at widths {list(self.diverged)}"
+        if self.passed:
+            return (f"PASS: all {len(self.verdicts)} width exponents within tolerance "
+                    f"(widths {list(self.widths)}, {self.steps} steps)")
+        parts = [f"{v.layer} {v.metric} {v.problem} (width^{v.exponent:+.2f})"
+                 for v in self.failures]
+        return "FAIL: " + "; ".join(parts)
+
+    def table(self) -> str:
+        """A plain-text table: layer, quantity, exponent, expected, verdict."""
+        rows = [f"{'layer':<34} {'quantity':<10} {'exponent':>9} {'expected':>9}  verdict"]
+        for v in self.verdicts:
+            rows.append(f"{v.layer:<34} {v.metric:<10} {v.exponent:>+9.3f} "
+                        f"{v.expected:>+9.2f}  {v.problem}")
+        return "\n".join(rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "summary": self.summary(),
+            "widths": list(self.widths),
+            "steps": self.steps,
+            "offending_layers": self.offending_layers(),
+            "diverged": list(self.diverged),
+            "skipped": list(self.skipped),
+            "layers": [
+                {"layer": v.layer, "quantity": v.metric, "exponent": v.exponent,
+                 "expected": v.expected, "tolerance": v.tolerance, "verdict": v.problem,
+                 "values": list(v.values)}
+                for v in self.verdicts
+            ],
+        }
+
+    def figures(self, title: str = "") -> list[Figure]:
+        """Exponent plots: per quantity, the fitted exponent of every layer (x = the layer's
+        index in model order, named in the curve labels) against the tolerance band."""
+        out = []
+        prefix = f"{title}: " if title else ""
+        for metric in METRICS:
+            rows = [v for v in self.verdicts if v.metric == metric]
+            if not rows:
+                continue
+            fig = Figure(f"{prefix}width exponent of {metric}", "layer (model order)",
+                         f"fitted exponent p of {metric} ∝ width^p",
+                         hlines=[(rows[0].expected + rows[0].tolerance, "tolerance"),
+                                 (rows[0].expected - rows[0].tolerance, "tolerance")])
+            for status in ("ok", "blows up", "vanishes"):
+                pts = [(i, v) for i, v in enumerate(rows) if v.problem == status]
+                if pts:
+                    label = status if status == "ok" else (
+                        f"{status}: " + ", ".join(v.layer for _, v in pts[:6])
+                        + (" …" if len(pts) > 6 else ""))
+                    fig.curves.append(Curve(label, [float(i) for i, _ in pts],
+                                            [v.exponent for _, v in pts], "measured", status))
+            fig.curves.append(Curve("μP: 0", [0.0, float(len(rows) - 1)],
+                                    [rows[0].expected] * 2, "theory", "ok"))
+            out.append(fig)
+        return out
+
+
+def fit_exponent(widths: Sequence[float], values: Sequence[float]) -> float:
+    """Least-squares slope of ``log value`` against ``log width``."""
+    return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
+
+
+def _rms(t: Tensor) -> float:
+    return float(t.double().pow(2).mean().sqrt())
+
+
+class _Recorder:
+    """Forward hooks that keep every module's tensor outputs (all calls, concatenated)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.outputs: dict[str, list[Tensor]] = {}
+        self.handles = []
+        for name, module in model.named_modules():
+            leaf = not any(True for _ in module.children())
+            if leaf or module is model:
+                key = OUTPUT if module is model else canonical_name(name)
+                self.handles.append(module.register_forward_hook(self._hook(key)))
+
+    def _hook(self, key: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, out: Any) -> None:
+            if isinstance(out, Tensor) and out.is_floating_point():
+                self.outputs.setdefault(key, []).append(out.detach().flatten().clone())
+
+        return hook
+
+    @torch.no_grad()
+    def measure(self, model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+        self.outputs = {}
+        model(x)
+        return {k: torch.cat(v) for k, v in self.outputs.items()}
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _build(
+    factory: Factory, width: int, seed: int, optimizer: OptimizerSpec, lr: float
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        built = factory(width)
+    model, module_plan = built if isinstance(built, tuple) else (built, None)
+    if callable(optimizer):
+        return model, optimizer(model)
+    if optimizer not in ("sgd", "adam"):
+        raise InputError("optimizer", optimizer, "'sgd', 'adam' or a function model -> optimizer")
+    if module_plan is not None:
+        return model, module_plan.make_optimizer(model, lr)
+    if optimizer == "adam":
+        return model, torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    return model, torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def _measure_width(
+    factory: Factory, width: int, seed: int, data: tuple[Tensor, Tensor], optimizer: OptimizerSpec,
+    lr: float, steps: int, loss_fn: Callable[[Tensor, Tensor], Tensor],
+) -> dict[tuple[str, Metric], float] | None:
+    """The three quantities of every layer at one width (None if training diverged)."""
+    model, opt = _build(factory, width, seed, optimizer, lr)
+    x, y = data
+    recorder = _Recorder(model)
+    try:
+        before = recorder.measure(model, x)
+        weights = {canonical_name(n): p.detach().clone()
+                   for n, p in model.named_parameters() if p.ndim >= 2}
+        if fit(model, opt, lambda _: (x, y), steps, loss_fn).status == "diverged":
+            return None
+        after = recorder.measure(model, x)
+    finally:
+        recorder.remove()
+    out: dict[tuple[str, Metric], float] = {}
+    for name, h in after.items():
+        out[(name, "activation")] = _rms(h)
+        if name in before and before[name].shape == h.shape:
+            out[(name, "change")] = _rms(h - before[name])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            key = canonical_name(name)
+            if key in weights:
+                w0 = weights[key].reshape(p.shape[0], -1)
+                dw = p.detach().reshape(p.shape[0], -1) - w0
+                norm0 = float(torch.linalg.matrix_norm(w0, ord=2))
+                if norm0 > 0:
+                    out[(key, "update")] = float(torch.linalg.matrix_norm(dw, ord=2)) / norm0
+    return out
+
+
+def verify_mup(
+    factory: Factory,
+    data: tuple[Tensor, Tensor],
+    widths: Sequence[int] = (64, 128, 256, 512),
+    optimizer: OptimizerSpec = "adam",
+    *,
+    lr: float = 0.01,
+    steps: int = 3,
+    seeds: Sequence[int] = (0,),
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = default_loss,
+    tolerance: float = 0.25,
+    expected: Mapping[str, float] | None = None,
+    metrics: Sequence[Metric] = METRICS,
+) -> CoordCheck:
+    """Verify that the models ``factory(width)`` have width-independent coordinates.
+
+    Args:
+        factory: ``width -> model`` or ``width -> (model, plan)`` (a
+            :class:`~learnmech.param.ModulePlan`, whose optimizer is then used). Called
+            with the global torch seed set to each of ``seeds``, its global state restored.
+        data: one batch ``(x, y)``: trained on at every step and measured on.
+        widths: at least two widths (a ≥ 8× range resolves exponents to about ±0.1).
+        optimizer: ``"adam"`` or ``"sgd"`` with learning rate ``lr`` (through the plan's
+            per-parameter groups when the factory returns one, else a single group), or a
+            function ``model -> optimizer`` for hand-written per-layer learning rates.
+        lr: learning rate of a named optimizer; large enough that a few steps move the
+            weights (as in Yang et al.'s coordinate checks).
+        steps: training steps before measuring (≥ 1).
+        seeds: the quantities are averaged (geometrically) over these seeds.
+        loss_fn: ``(output, y) -> loss``; default cross-entropy for integer ``y``, else MSE.
+        tolerance: largest accepted ``|p − expected|``.
+        expected: expected exponents by ``fnmatch`` pattern on layer names, for known
+            exceptions (default 0 everywhere).
+        metrics: the quantities to judge.
+
+    Returns:
+        A :class:`CoordCheck`; ``.passed``, ``.summary()``, ``.offending_layers()``.
+    """
+    widths = sorted(int(w) for w in widths)
+    if len(widths) < 2 or widths[0] <= 0:
+        raise InputError("widths", widths, "at least two positive widths")
+    if steps < 1:
+        raise InputError("steps", steps, "at least 1 (μP concerns the coordinates after updates)")
+    if not seeds:
+        raise InputError("seeds", seeds, "at least one seed")
+    for m in metrics:
+        if m not in METRICS:
+            raise InputError("metrics", m, f"some of {list(METRICS)}")
+    per_width: list[dict[tuple[str, Metric], float]] = []
+    diverged = []
+    for w in widths:
+        runs = [_measure_width(factory, w, s, data, optimizer, lr, steps, loss_fn) for s in seeds]
+        if any(r is None for r in runs):
+            diverged.append(w)
+            continue
+        done = [r for r in runs if r is not None]
+        keys = [k for k in done[0] if all(k in r for r in done)]
+        per_width.append({k: float(np.exp(np.mean([math.log(max(r[k], 1e-300)) for r in done])))
+                          for k in keys})
+    if diverged:
+        return CoordCheck(tuple(widths), steps, (), (), tuple(diverged))
+    order = list(dict.fromkeys(k for k in per_width[-1]))
+    verdicts, skipped = [], []
+    for layer, metric in order:
+        if metric not in metrics:
+            continue
+        values = [d.get((layer, metric), 0.0) for d in per_width]
+        if min(values) <= 1e-30 or not all(math.isfinite(v) for v in values):
+            skipped.append(f"{layer} {metric}")
+            continue
+        target = next((e for pattern, e in (expected or {}).items()
+                       if fnmatch.fnmatchcase(layer, pattern)), 0.0)
+        verdicts.append(LayerVerdict(layer, metric, fit_exponent(widths, values), target,
+                                     tolerance, tuple(values)))
+    verdicts.sort(key=lambda v: METRICS.index(v.metric))
+    return CoordCheck(tuple(widths), steps, tuple(verdicts), tuple(skipped))
+
+
+def save_plot(check: CoordCheck, path: str, title: str = "") -> None:
+    """Write the check to an image: per quantity, the values against width (log-log, failing
+    layers in red) and the fitted exponents with the tolerance band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in METRICS if check.exponents(m)]
+    fig, axes = plt.subplots(2, len(metrics), figsize=(5 * len(metrics), 8), squeeze=False)
+    for j, metric in enumerate(metrics):
+        rows = [v for v in check.verdicts if v.metric == metric]
+        ax = axes[0][j]
+        for v in rows:
+            ax.plot(check.widths, v.values, marker="o", lw=1,
+                    color="0.6" if v.passed else "tab:red", label=None if v.passed else v.layer)
+        ax.set(xscale="log", yscale="log", xlabel="width", ylabel=metric,
+               title=f"{metric} after {check.steps} steps")
+        if any(not v.passed for v in rows):
+            ax.legend(fontsize=6)
+        ax = axes[1][j]
+        ax.bar(range(len(rows)), [v.exponent for v in rows],
+               color=["tab:green" if v.passed else "tab:red" for v in rows])
+        ax.axhspan(rows[0].expected - rows[0].tolerance, rows[0].expected + rows[0].tolerance,
+                   color="0.9", zorder=0)
+        ax.set_xticks(range(len(rows)), [v.layer for v in rows], rotation=90, fontsize=5)
+        ax.set(ylabel="fitted width exponent", title=f"{metric}: exponents (band: tolerance)")
+    fig.suptitle(f"{title}  {check.summary()}"[:160], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def previous_token_task(
+    vocab: int = 16, length: int = 16, batch: int = 16, seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Random tokens ``x`` of shape ``(batch, length)`` and targets ``y_t = x_{t−1}``
+    (``y_0 = x_0``): a task only attention can solve, so the attention logits learn within a
+    few steps (a task attention cannot help with leaves the μP logits at their ``1/√d``
+    initial size, which the verifier would rightly call vanishing)."""
+    x = torch.randint(vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
+    return x, torch.cat([x[:, :1], x[:, :-1]], 1)
+
+
+# ---- what the command line checks --------------------------------------------------------
+
+BUILTIN_MODELS = ("mlp", "resmlp", "transformer")
+
+
+def digits_batch(n: int = 256) -> tuple[Tensor, Tensor]:
+    """The first ``n`` scikit-learn digits, standardized per pixel: ``(n, 64)``, ``(n,)``."""
+    from learnmech.data import load
+    from learnmech.system import Digits
+
+    data = load(Digits(n_train=n, n_test=0))
+    return data.x_train, data.y_train
+
+
+def builtin_factory(
+    name: str, parametrization: str, optimizer: str, base_width: int
+) -> tuple[Factory, tuple[Tensor, Tensor], int, float]:
+    """A built-in model family with its probe batch, default steps and learning rate.
+
+    ``mlp`` (3 layers) and ``resmlp`` (4 residual branches) train on digits for 3 steps;
+    ``transformer`` (one block, one head) on the previous-token task for 10 steps (see
+    :func:`previous_token_task`)."""
+    from learnmech.models import char_transformer, res_mlp
+    from learnmech.param import parametrized
+
+    lr = 0.5 if optimizer == "sgd" else 0.01
+    if name == "mlp":
+        def mlp(n: int) -> nn.Module:
+            return nn.Sequential(nn.Linear(64, n), nn.ReLU(), nn.Linear(n, n), nn.ReLU(),
+                                 nn.Linear(n, 10))
+
+        return (lambda n: parametrized(mlp, n, parametrization, optimizer, base_width=base_width),
+                digits_batch(), 3, lr)
+    if name == "resmlp":
+        return (lambda n: res_mlp(64, 10, n, 4, parametrization, optimizer,
+                                  base_width=base_width), digits_batch(), 3, lr)
+    if name == "transformer":
+        return (lambda n: char_transformer(16, 16, n, 1, 1, parametrization, optimizer,
+                                           base_width=base_width),
+                previous_token_task(), 10, 0.03 if optimizer == "adam" else lr)
+    raise InputError("model", name, f"one of {list(BUILTIN_MODELS)} or 'module:function'")
+
+
+def load_object(target: str, field: str) -> Any:
+    """The object named by ``package.module:name`` or ``path/to/file.py:name``."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    module_name, _, attr = target.rpartition(":")
+    if not module_name or not attr:
+        raise InputError(field, target, "'package.module:name' or 'path/to/file.py:name'")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None or not path.is_file():
+                raise FileNotFoundError(module_name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        raise InputError(field, target, f"an importable object ({exc})") from None

@@ -1,0 +1,160 @@
+"""The μP verifier on correct μP, on SP and on deliberately broken μP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from learnmech.coordcheck import previous_token_task, verify_mup
+from learnmech.errors import InputError
+from learnmech.models import char_transformer
+from learnmech.param import parametrized
+
+WIDTHS = (64, 128, 256, 512)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    bunch = load_digits()
+    x = torch.tensor(bunch.data[:256], dtype=torch.float32)
+    x = (x - x.mean(0)) / x.std(0).clamp_min(1e-3)
+    return x, torch.tensor(bunch.target[:256])
+
+
+def mlp(width: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, 10))
+
+
+@pytest.mark.parametrize(("optimizer", "lr"), [("adam", 0.01), ("sgd", 0.5)])
+def test_mup_mlp_passes_and_sp_fails(digits, optimizer, lr):
+    def factory(parametrization):
+        return lambda n: parametrized(mlp, n, parametrization, optimizer, base_width=64,
+                                      generator=torch.Generator().manual_seed(n))
+
+    mup = verify_mup(factory("mup"), digits, WIDTHS, optimizer, lr=lr)
+    assert mup.passed, mup.summary()
+    sp = verify_mup(factory("sp"), digits, WIDTHS, optimizer, lr=lr)
+    assert not sp.passed
+    # SP: the readout's output blows up (∝ width under Adam, ∝ √width under SGD)
+    readout = next(v for v in sp.failures if v.layer == "4" and v.metric == "activation")
+    assert readout.problem == "blows up" and readout.exponent > 0.35
+    if optimizer == "adam":  # hidden ΔW ∝ width under Adam with one learning rate
+        assert any(v.layer == "2.weight" and v.problem == "blows up" for v in sp.failures)
+    else:  # SGD: the input layer's update vanishes ∝ 1/√width
+        assert any(v.layer == "0.weight" and v.problem == "vanishes" for v in sp.failures)
+
+
+def test_hand_written_mup_is_verified_through_its_own_optimizer(digits):
+    """An implementation that knows nothing of learnmech: manual init, manual Adam groups."""
+
+    def model(width: int) -> nn.Sequential:
+        net = mlp(width)
+        with torch.no_grad():
+            for layer in net[::2]:
+                layer.bias.zero_()
+                nn.init.normal_(layer.weight, std=layer.in_features**-0.5)
+            net[4].weight.mul_(math.sqrt(64 / width))  # readout var ∝ 1/fan_in²
+        return net
+
+    def adam(broken: bool):
+        def make(net: nn.Module) -> torch.optim.Optimizer:
+            m = net[2].in_features / 64
+            hidden = 0.01 if broken else 0.01 / m  # the bug: hidden lr not divided by m
+            return torch.optim.Adam([
+                {"params": net[0].parameters(), "lr": 0.01},
+                {"params": net[2].parameters(), "lr": hidden},
+                {"params": [net[4].weight], "lr": 0.01 / m},
+                {"params": [net[4].bias], "lr": 0.01},
+            ])
+        return make
+
+    good = verify_mup(model, digits, WIDTHS, adam(False))
+    assert good.passed, good.summary()
+    bad = verify_mup(model, digits, WIDTHS, adam(True))
+    assert not bad.passed
+    assert "2.weight" in bad.offending_layers()
+    assert bad.offending_layers()[0] in ("2", "3", "4", "(output)", "2.weight")
+
+
+def _transformer(**kwargs):
+    def factory(width: int):
+        return char_transformer(16, 16, width, depth=1, heads=1, parametrization="mup",
+                                optimizer="adam", base_width=32,
+                                generator=torch.Generator().manual_seed(0), **kwargs)
+    return factory
+
+
+def test_transformer_mup_passes_and_broken_attention_or_readout_fails():
+    data = previous_token_task(vocab=16, length=16, batch=16)
+    kw = {"widths": (32, 64, 128, 256), "optimizer": "adam", "lr": 0.03, "steps": 10}
+    good = verify_mup(_transformer(), data, **kw)
+    assert good.passed, good.summary()
+    # 1/√d attention logits under μP: the learned part of q·k grows ∝ d, so logits blow up
+    sqrt_attention = verify_mup(
+        lambda n: _transformer(attention_scale=n**-0.5)(n), data, **kw)
+    assert sqrt_attention.offending_layers() == ["blocks.0.attn.logits"]
+    assert all(v.problem == "blows up" for v in sqrt_attention.failures)
+    # an unscaled readout (SP init, Adam lr not divided by width)
+    readout = verify_mup(_transformer(roles={"readout.weight": "fixed"}), data, **kw)
+    assert "readout" in readout.offending_layers()
+    assert "readout.weight" in readout.offending_layers()
+    assert "blocks.0.attn.logits" not in readout.offending_layers()
+
+
+def test_result_reports_and_bad_input(digits):
+    check = verify_mup(lambda n: parametrized(mlp, n, "sp", "adam"), digits, (64, 256),
+                       "adam", lr=0.01, steps=1, metrics=("update",))
+    record = check.to_json()
+    assert record["passed"] is False
+    assert record["offending_layers"] == check.offending_layers()
+    assert {row["quantity"] for row in record["layers"]} == {"update"}
+    assert "FAIL" in check.summary() and "2.weight" in check.table()
+    figures = check.figures("SP")
+    assert len(figures) == 1 and figures[0].curves
+    with pytest.raises(InputError, match="widths"):
+        verify_mup(mlp, digits, (64,))
+    with pytest.raises(InputError, match="steps"):
+        verify_mup(mlp, digits, (64, 128), steps=0)
+    with pytest.raises(InputError, match="optimizer"):
+        verify_mup(mlp, digits, (64, 128), optimizer="lion")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = os.environ | {"PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "learnmech", "coordcheck", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_exit_codes_and_json(tmp_path):
+    ok = _cli("mlp", "--widths", "64,128,256", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["passed"] is True
+    sp = _cli("mlp", "--parametrization", "sp", "--widths", "64,128,256",
+              "--plot", str(tmp_path / "cc.png"))
+    assert sp.returncode == 1
+    assert "blows up" in sp.stdout and (tmp_path / "cc.png").stat().st_size > 0
+    bad = _cli("mlp", "--widths", "64")
+    assert bad.returncode == 2 and "widths" in bad.stderr
+
+
+def test_readme_example_on_a_hand_written_model():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```python\n(import torch\nfrom torch import nn\nfrom learnmech import "
+                      r"verify_mup.*?)```", readme, re.S)
+    assert block is not None
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    assert namespace["good"].passed
+    assert namespace["bad"].offending_layers() == ["hid", "out", "(output)", "hid.weight"]
