@@ -1,0 +1,383 @@
+"""Vectorized ensembles: several runs of one shape trained together as one model.
+
+Runs that differ only in ``seed``, ``learning_rule.lr`` and ``architecture.init_scale``
+have parameters of identical shapes and identical forward maps, so their ``E`` parameter
+sets can be stacked along a leading axis (every tensor of shape ``(E, *shape)``) and
+trained in one pass with ``torch.func.vmap`` over ``functional_call``::
+
+    systems = [base.updated({"seed": s, "learning_rule.lr": lr}) for s, lr in grid]
+    trajectories = train_ensemble(systems, ["loss"], Schedule("log", 30))
+
+Each member keeps everything that makes it the same run as :func:`learnmech.train.train`
+would make: its own initial weights (from its seed, as :func:`~learnmech.train.initial_state`
+draws them), its own minibatch order (from the same generator, after initialization),
+its own learning rate, optimizer state and divergence test. The optimizers are written
+out functionally on the stacked tensors, following ``torch.optim.SGD`` and
+``torch.optim.AdamW`` operation by operation, so the numbers agree with one-by-one
+training up to floating-point rounding of batched kernels (tested against
+:func:`~learnmech.train.train`). Probes see each member as an ordinary
+:class:`~learnmech.models.Network` with a torch optimizer carrying its state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+from torch.func import functional_call, grad_and_value, vmap
+
+from learnmech.data import Dataset, load
+from learnmech.errors import InputError
+from learnmech.models import Network, build_model
+from learnmech.param import LayerPlan
+from learnmech.probes import make_probes
+from learnmech.system import LearningRule, System
+from learnmech.train import (
+    ProbeState,
+    Schedule,
+    Series,
+    Trajectory,
+    _record,
+    make_optimizer,
+    objective,
+    resolve_device,
+)
+
+#: The spec fields in which members of one ensemble may differ.
+VARYING = ("seed", "learning_rule.lr", "architecture.init_scale")
+
+
+def ensemble_key(system: System) -> str:
+    """Canonical JSON of ``system`` without the :data:`VARYING` fields: runs with equal
+    keys can train together as one ensemble."""
+    raw = system.model_dump(mode="json")
+    del raw["seed"]
+    del raw["learning_rule"]["lr"]
+    del raw["architecture"]["init_scale"]
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"))
+
+
+def group_ensembles(systems: Sequence[System], max_size: int = 64) -> list[list[System]]:
+    """Partition ``systems`` (order kept within a group) into ensembles of equal
+    :func:`ensemble_key`, each at most ``max_size`` members."""
+    if max_size < 1:
+        raise InputError("max_size", max_size, "a positive integer")
+    groups: dict[str, list[System]] = {}
+    for s in systems:
+        groups.setdefault(ensemble_key(s), []).append(s)
+    return [g[i : i + max_size] for g in groups.values() for i in range(0, len(g), max_size)]
+
+
+class _Member:
+    """One run of the ensemble: its spec, its network (for probes), optimizer and state."""
+
+    def __init__(self, system: System, data: Dataset, device: torch.device, dtype: torch.dtype):
+        self.system = system
+        gen = torch.Generator().manual_seed(system.seed)  # exactly as in initial_state
+        model, self.plan = build_model(
+            system.architecture, data.d_in, data.d_out, system.learning_rule.optimizer,
+            generator=gen,
+        )
+        self.model: Network = model.to(device=device, dtype=dtype)
+        self.gen = gen
+        self.optimizer = make_optimizer(self.model, self.plan, system.learning_rule)
+        self.observables: dict[str, Series] = {}
+        self.order = torch.empty(0, dtype=torch.long)
+        self.cursor = data.x_train.shape[0]
+        self.status: Literal["completed", "diverged"] = "completed"
+        self.diverged_at: int | None = None
+        self.reason: str | None = None
+        self.reference = math.inf
+
+    def lr_of(self) -> dict[str, float]:
+        """Learning rate of every parameter, by name (as :func:`make_optimizer` sets it)."""
+        lr = self.system.learning_rule.lr
+        out = {}
+        for i, p in enumerate(self.plan):
+            out[f"layers.{i}.weight"] = lr * p.lr_mult
+            out[f"layers.{i}.bias"] = lr * p.bias_lr_mult
+        return out
+
+
+def _check_compatible(systems: Sequence[System]) -> None:
+    if not systems:
+        raise InputError("systems", [], "at least one system")
+    key = ensemble_key(systems[0])
+    for s in systems[1:]:
+        if ensemble_key(s) != key:
+            raise InputError(
+                "systems", s.run_id,
+                f"systems that differ only in {', '.join(VARYING)} (see ensemble_key)",
+            )
+
+
+def train_ensemble(
+    systems: Sequence[System],
+    probes: Sequence[str] = (),
+    schedule: Schedule | None = None,
+    *,
+    divergence_factor: float = 1e4,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Trajectory]:
+    """Train ``systems`` together as one vectorized model; one trajectory per system.
+
+    Args:
+        systems: ``E`` systems that differ at most in :data:`VARYING`.
+        probes: names of the probes each member is measured with (fresh instances per
+            member, see :mod:`learnmech.probes`).
+        schedule: when to run them; default 100 log-spaced steps.
+        divergence_factor: as in :func:`learnmech.train.train`, per member.
+        progress: optional ``callback(steps_done, steps_total)``.
+
+    Returns:
+        Trajectories in the order of ``systems``, as :func:`learnmech.train.train` returns
+        them (trained ``model`` and ``data`` included). ``seconds`` is each member's share
+        (1/E) of the ensemble's wall time.
+    """
+    _check_compatible(systems)
+    start = time.perf_counter()
+    first = systems[0]
+    device = resolve_device(first.device)
+    dtype = torch.float64 if first.dtype == "float64" else torch.float32
+    data = load(first.data).to(device, dtype)
+    members = [_Member(s, data, device, dtype) for s in systems]
+    rule = first.learning_rule
+    loss_fn = objective(first, data)
+    total = rule.steps
+    vectorized = [name for name in probes if name in _VECTORIZED]
+    instruments = [make_probes([p for p in probes if p not in _VECTORIZED]) for _ in members]
+    probe_steps = set((schedule or Schedule()).steps(total)) if probes else set()
+    states = [
+        ProbeState(0, m.model, data, loss_fn, m.system, m.plan, m.optimizer) for m in members
+    ]
+    for insts, state in zip(instruments, states):
+        for probe in insts:
+            begin = getattr(probe, "start", None)
+            if begin is not None:
+                begin(state)
+
+    template = members[0].model
+    names = [n for n, _ in template.named_parameters()]
+    params = {
+        n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members])
+        for n in names
+    }
+    lrs = {
+        n: torch.tensor([m.lr_of()[n] for m in members], dtype=torch.float64, device=device)
+        for n in names
+    }
+    opt = _FunctionalOptimizer(rule, params, lrs)
+
+    def member_loss(p: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
+        return loss_fn(functional_call(template, p, (xb,)), yb)
+
+    def member_forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(template, p, (x,))
+
+    forward = vmap(member_forward, in_dims=(0, None))
+
+    x, y = data.x_train, data.y_train
+    n = x.shape[0]
+    batch = rule.batch_size if rule.batch_size and rule.batch_size < n else None
+    step_fn = vmap(grad_and_value(member_loss), in_dims=(0, None, None) if batch is None else 0)
+    alive = torch.ones(len(members), dtype=torch.bool, device=device)
+    tick = max(total // 100, 1)
+    step = 0
+    for step in range(total + 1):
+        if step in probe_steps:
+            for name in vectorized:
+                _record_stacked(_VECTORIZED[name](forward, params, data, loss_fn),
+                                members, step)
+            for k, m in enumerate(members):
+                if m.status == "completed" and instruments[k]:
+                    _sync(m, k, params, opt)
+                    states[k].step = step
+                    _record(instruments[k], states[k], m.observables)
+        if step == total or not bool(alive.any()):
+            break
+        if batch is None:
+            xb, yb = x, y
+        else:
+            idx = torch.stack([_next_batch(m, n, batch, device) for m in members])
+            xb, yb = x[idx], y[idx]
+        grads, losses = step_fn(params, xb, yb)
+        for k, (m, value) in enumerate(zip(members, losses.tolist())):
+            if m.status != "completed":
+                continue
+            if step == 0:
+                m.reference = divergence_factor * max(abs(value), 1e-12)
+            if not math.isfinite(value) or value > m.reference:
+                m.status, m.diverged_at = "diverged", step
+                m.reason = "non-finite loss" if not math.isfinite(value) else (
+                    f"loss {value:.3g} above {divergence_factor:g}× the initial loss"
+                )
+                alive[k] = False
+        params = opt.step(params, grads, alive)
+        if progress is not None and (step + 1) % tick == 0:
+            progress(step + 1, total)
+    seconds = (time.perf_counter() - start) / len(members)
+    out = []
+    for k, m in enumerate(members):
+        _sync(m, k, params, opt)
+        m.optimizer.zero_grad(set_to_none=True)
+        out.append(Trajectory(
+            system=m.system,
+            status=m.status,
+            steps_done=m.diverged_at if m.diverged_at is not None else step,
+            observables=m.observables,
+            seconds=seconds,
+            diverged_at=m.diverged_at,
+            reason=m.reason,
+            model=m.model,
+            data=data,
+        ))
+    return out
+
+
+def _stacked_loss(
+    forward: _Forward, params: dict[str, Tensor], data: Dataset, loss_fn: _LossFn
+) -> dict[str, Tensor]:
+    """The ``loss`` probe (:class:`learnmech.probes.Loss`) for every member at once."""
+    per_member = vmap(loss_fn, in_dims=(0, None))
+    with torch.no_grad():
+        out = {"train_loss": per_member(forward(params, data.x_train), data.y_train)}
+        if data.x_test.shape[0]:
+            out["test_loss"] = per_member(forward(params, data.x_test), data.y_test)
+    return out
+
+
+def _stacked_accuracy(
+    forward: _Forward, params: dict[str, Tensor], data: Dataset, loss_fn: _LossFn
+) -> dict[str, Tensor]:
+    """The ``accuracy`` probe (:class:`learnmech.probes.Accuracy`) for every member."""
+    if data.task != "classification":
+        raise InputError("probe", "accuracy", "a classification data set")
+    out = {}
+    with torch.no_grad():
+        for split, x, y in (("train", data.x_train, data.y_train),
+                            ("test", data.x_test, data.y_test)):
+            if x.shape[0]:
+                hits = forward(params, x).argmax(-1) == y
+                out[f"{split}_accuracy"] = hits.double().mean(-1)
+    return out
+
+
+_Forward = Callable[[dict[str, Tensor], Tensor], Tensor]
+_LossFn = Callable[[Tensor, Tensor], Tensor]
+
+#: Probes measured for all members in one vectorized call (same values as the probe).
+_VECTORIZED: dict[
+    str, Callable[[_Forward, dict[str, Tensor], Dataset, _LossFn], dict[str, Tensor]]
+] = {"loss": _stacked_loss, "accuracy": _stacked_accuracy}
+
+
+def _record_stacked(values: dict[str, Tensor], members: list[_Member], step: int) -> None:
+    """Append member ``k``'s entry of each ``(E,)`` observable to its series."""
+    for name, v in values.items():
+        for m, value in zip(members, v.tolist()):
+            if m.status == "completed":
+                series = m.observables.setdefault(name, Series())
+                series.steps.append(step)
+                series.values.append(float(value))
+
+
+def _next_batch(m: _Member, n: int, batch: int, device: torch.device) -> Tensor:
+    """The member's next minibatch indices, drawn exactly as :func:`train` draws them."""
+    if m.cursor + batch > n:
+        m.order, m.cursor = torch.randperm(n, generator=m.gen).to(device), 0
+    idx = m.order[m.cursor : m.cursor + batch]
+    m.cursor += batch
+    return idx
+
+
+def _sync(m: _Member, k: int, params: dict[str, Tensor], opt: _FunctionalOptimizer) -> None:
+    """Copy member ``k``'s parameters and optimizer state into its network and optimizer."""
+    named = dict(m.model.named_parameters())
+    with torch.no_grad():
+        for name, p in named.items():
+            p.copy_(params[name][k])
+    for name, p in named.items():
+        m.optimizer.state[p] = opt.member_state(name, k)
+
+
+class _FunctionalOptimizer:
+    """SGD (with momentum, Nesterov, L2 weight decay) and AdamW on stacked tensors.
+
+    ``lrs[name]`` is the ``(E,)`` float64 learning rate of each member for parameter
+    ``name``. Members with ``alive[k] = False`` keep their parameters and state unchanged.
+    The update rules are those of ``torch.optim.SGD`` / ``torch.optim.AdamW``
+    (single-tensor implementations), written for a leading ensemble axis; scalars that
+    torch computes in double precision are computed in double here too.
+    """
+
+    def __init__(self, rule: LearningRule, params: dict[str, Tensor], lrs: dict[str, Tensor]):
+        self.rule = rule
+        self.lrs = lrs
+        self.steps = 0
+        self.adam = rule.optimizer == "adam"
+        self.momentum = rule.momentum if rule.optimizer == "momentum" else 0.0
+        self.state: dict[str, dict[str, Tensor]] = {n: {} for n in params}
+
+    @staticmethod
+    def _per_member(v: Tensor, like: Tensor) -> Tensor:
+        """``(E,)`` values cast to ``like``'s dtype and shaped to broadcast against it."""
+        return _broadcast(v.to(like.dtype), like)
+
+    def step(
+        self, params: dict[str, Tensor], grads: dict[str, Tensor], alive: Tensor
+    ) -> dict[str, Tensor]:
+        self.steps += 1
+        out = {}
+        for name, p in params.items():
+            g = grads[name]
+            new_p, new_state = self._adamw(name, p, g) if self.adam else self._sgd(name, p, g)
+            out[name] = torch.where(_broadcast(alive, p), new_p, p)
+            old = self.state[name]
+            self.state[name] = {
+                key: torch.where(_broadcast(alive, value), value, old[key])
+                if key in old else value
+                for key, value in new_state.items()
+            }
+        return out
+
+    def _sgd(self, name: str, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        wd, mom = self.rule.weight_decay, self.momentum
+        d = g + wd * p if wd != 0 else g
+        state: dict[str, Tensor] = {}
+        if mom != 0:
+            buf = self.state[name].get("momentum_buffer")
+            buf = d.clone() if buf is None else buf * mom + d
+            state["momentum_buffer"] = buf
+            d = d + mom * buf if self.rule.nesterov else buf
+        return p - self._per_member(self.lrs[name], p) * d, state
+
+    def _adamw(self, name: str, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        beta1, beta2 = self.rule.betas
+        lr = self.lrs[name]
+        old = self.state[name]
+        exp_avg = old.get("exp_avg", torch.zeros_like(p))
+        exp_avg_sq = old.get("exp_avg_sq", torch.zeros_like(p))
+        step = old.get("step", torch.zeros(p.shape[0], dtype=torch.float32, device=p.device))
+        p = p * self._per_member(1 - lr * self.rule.weight_decay, p)
+        exp_avg = exp_avg.lerp(g, 1 - beta1)
+        exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * g * g
+        # every member still training has taken the same number of steps
+        bias_correction1 = 1 - beta1**self.steps
+        bias_correction2_sqrt = (1 - beta2**self.steps) ** 0.5
+        denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + self.rule.eps
+        p = p - self._per_member(lr / bias_correction1, p) * exp_avg / denom
+        return p, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "step": step + 1}
+
+    def member_state(self, name: str, k: int) -> dict[str, Tensor]:
+        """Member ``k``'s state of parameter ``name`` in ``torch.optim``'s format."""
+        return {key: value[k].clone() for key, value in self.state[name].items()}
+
+
+def _broadcast(v: Tensor, like: Tensor) -> Tensor:
+    """An ``(E,)`` tensor reshaped to ``(E, 1, ..., 1)`` to broadcast against ``like``."""
+    return v.reshape(-1, *([1] * (like.ndim - 1)))
