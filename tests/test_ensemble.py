@@ -34,10 +34,10 @@ def _members(rule: LearningRule, dtype: str = "float64") -> list[System]:
 RULES = {
     "gd": LearningRule(optimizer="gd", lr=0.1, steps=25),
     "sgd": LearningRule(optimizer="sgd", lr=0.1, steps=25, batch_size=32),
-    "momentum": LearningRule(optimizer="momentum", lr=0.05, steps=25, batch_size=50,
-                             nesterov=True, weight_decay=1e-3),
-    "adam": LearningRule(optimizer="adam", lr=3e-3, steps=25, batch_size=25,
-                         weight_decay=1e-2),
+    "momentum": LearningRule(
+        optimizer="momentum", lr=0.05, steps=25, batch_size=50, nesterov=True, weight_decay=1e-3
+    ),
+    "adam": LearningRule(optimizer="adam", lr=3e-3, steps=25, batch_size=25, weight_decay=1e-2),
 }
 
 
@@ -46,16 +46,19 @@ def test_ensemble_equals_one_by_one(name: str) -> None:
     systems = _members(RULES[name])
     probes = ["loss", "accuracy", "weight_svals"]  # vectorized and per-member probes
     together = train_ensemble(systems, probes, SCHEDULE)
-    for system, ens in zip(systems, together):
+    for system, ens in zip(systems, together, strict=True):
         ref = train(system, make_probes(probes), SCHEDULE)
         assert (ens.status, ens.diverged_at, ens.steps_done) == (
-            ref.status, ref.diverged_at, ref.steps_done)
+            ref.status,
+            ref.diverged_at,
+            ref.steps_done,
+        )
         assert sorted(ens.observables) == sorted(ref.observables)
         for key, series in ref.observables.items():
             assert ens[key].steps == series.steps
             np.testing.assert_allclose(ens[key].array(), series.array(), rtol=1e-9, atol=1e-12)
         assert ref.model is not None and ens.model is not None
-        for a, b in zip(ref.model.parameters(), ens.model.parameters()):
+        for a, b in zip(ref.model.parameters(), ens.model.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     assert together[-1].status == "diverged"
 
@@ -80,20 +83,19 @@ class _OptimizerMoments:
 def test_probes_see_the_members_optimizer_state(name: str) -> None:
     systems = _members(RULES[name])[:2]
     probes = ["test_optimizer_moments"]
-    for system, ens in zip(systems, train_ensemble(systems, probes, SCHEDULE)):
+    for system, ens in zip(systems, train_ensemble(systems, probes, SCHEDULE), strict=True):
         ref = train(system, make_probes(probes), SCHEDULE)
         assert len(ref[probes[0]].values[-1]) > 0
         assert ens[probes[0]].steps == ref[probes[0]].steps
-        for a, b in zip(ens[probes[0]].values, ref[probes[0]].values):
+        for a, b in zip(ens[probes[0]].values, ref[probes[0]].values, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_float32_agrees_to_rounding() -> None:
     systems = _members(RULES["adam"], dtype="float32")[:2]
-    for system, ens in zip(systems, train_ensemble(systems, ["loss"], SCHEDULE)):
+    for system, ens in zip(systems, train_ensemble(systems, ["loss"], SCHEDULE), strict=True):
         ref = train(system, make_probes(["loss"]), SCHEDULE)
-        np.testing.assert_allclose(ens["train_loss"].array(), ref["train_loss"].array(),
-                                   rtol=1e-4)
+        np.testing.assert_allclose(ens["train_loss"].array(), ref["train_loss"].array(), rtol=1e-4)
 
 
 def test_deep_linear_near_identity_members() -> None:
@@ -103,12 +105,12 @@ def test_deep_linear_near_identity_members() -> None:
         learning_rule=LearningRule(optimizer="gd", lr=0.05, steps=30),
         dtype="float64",
     )
-    systems = [base.updated({"seed": s, "architecture.init_scale": c})
-               for s, c in [(0, 0.3), (1, 0.1)]]
-    for system, ens in zip(systems, train_ensemble(systems, ["e2e_svals"], SCHEDULE)):
+    systems = [
+        base.updated({"seed": s, "architecture.init_scale": c}) for s, c in [(0, 0.3), (1, 0.1)]
+    ]
+    for system, ens in zip(systems, train_ensemble(systems, ["e2e_svals"], SCHEDULE), strict=True):
         ref = train(system, make_probes(["e2e_svals"]), SCHEDULE)
-        np.testing.assert_allclose(ens["e2e_svals"].array(), ref["e2e_svals"].array(),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(ens["e2e_svals"].array(), ref["e2e_svals"].array(), rtol=1e-10)
 
 
 def test_incompatible_members_are_rejected() -> None:
@@ -120,5 +122,8 @@ def test_incompatible_members_are_rejected() -> None:
         train_ensemble([a, b])
     groups = group_ensembles([a, b, c, a.updated({"seed": 5})], max_size=8)
     assert sorted(len(g) for g in groups) == [1, 1, 2]
-    assert [len(g) for g in group_ensembles([a.updated({"seed": s}) for s in range(5)], 2)] \
-        == [2, 2, 1]
+    assert [len(g) for g in group_ensembles([a.updated({"seed": s}) for s in range(5)], 2)] == [
+        2,
+        2,
+        1,
+    ]

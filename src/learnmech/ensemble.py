@@ -34,7 +34,6 @@ from torch.func import functional_call, grad_and_value, vmap
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
 from learnmech.models import Network, build_model
-from learnmech.param import LayerPlan
 from learnmech.probes import make_probes
 from learnmech.system import LearningRule, System
 from learnmech.train import (
@@ -80,7 +79,10 @@ class _Member:
         self.system = system
         gen = torch.Generator().manual_seed(system.seed)  # exactly as in initial_state
         model, self.plan = build_model(
-            system.architecture, data.d_in, data.d_out, system.learning_rule.optimizer,
+            system.architecture,
+            data.d_in,
+            data.d_out,
+            system.learning_rule.optimizer,
             generator=gen,
         )
         self.model: Network = model.to(device=device, dtype=dtype)
@@ -111,7 +113,8 @@ def _check_compatible(systems: Sequence[System]) -> None:
     for s in systems[1:]:
         if ensemble_key(s) != key:
             raise InputError(
-                "systems", s.run_id,
+                "systems",
+                s.run_id,
                 f"systems that differ only in {', '.join(VARYING)} (see ensemble_key)",
             )
 
@@ -152,10 +155,8 @@ def train_ensemble(
     vectorized = [name for name in probes if name in _VECTORIZED]
     instruments = [make_probes([p for p in probes if p not in _VECTORIZED]) for _ in members]
     probe_steps = set((schedule or Schedule()).steps(total)) if probes else set()
-    states = [
-        ProbeState(0, m.model, data, loss_fn, m.system, m.plan, m.optimizer) for m in members
-    ]
-    for insts, state in zip(instruments, states):
+    states = [ProbeState(0, m.model, data, loss_fn, m.system, m.plan, m.optimizer) for m in members]
+    for insts, state in zip(instruments, states, strict=True):
         for probe in insts:
             begin = getattr(probe, "start", None)
             if begin is not None:
@@ -191,8 +192,7 @@ def train_ensemble(
     for step in range(total + 1):
         if step in probe_steps:
             for name in vectorized:
-                _record_stacked(_VECTORIZED[name](forward, params, data, loss_fn),
-                                members, step)
+                _record_stacked(_VECTORIZED[name](forward, params, data, loss_fn), members, step)
             for k, m in enumerate(members):
                 if m.status == "completed" and instruments[k]:
                     _sync(m, k, params, opt)
@@ -206,15 +206,17 @@ def train_ensemble(
             idx = torch.stack([_next_batch(m, n, batch, device) for m in members])
             xb, yb = x[idx], y[idx]
         grads, losses = step_fn(params, xb, yb)
-        for k, (m, value) in enumerate(zip(members, losses.tolist())):
+        for k, (m, value) in enumerate(zip(members, losses.tolist(), strict=True)):
             if m.status != "completed":
                 continue
             if step == 0:
                 m.reference = divergence_factor * max(abs(value), 1e-12)
             if not math.isfinite(value) or value > m.reference:
                 m.status, m.diverged_at = "diverged", step
-                m.reason = "non-finite loss" if not math.isfinite(value) else (
-                    f"loss {value:.3g} above {divergence_factor:g}× the initial loss"
+                m.reason = (
+                    "non-finite loss"
+                    if not math.isfinite(value)
+                    else (f"loss {value:.3g} above {divergence_factor:g}× the initial loss")
                 )
                 alive[k] = False
         params = opt.step(params, grads, alive)
@@ -225,17 +227,19 @@ def train_ensemble(
     for k, m in enumerate(members):
         _sync(m, k, params, opt)
         m.optimizer.zero_grad(set_to_none=True)
-        out.append(Trajectory(
-            system=m.system,
-            status=m.status,
-            steps_done=m.diverged_at if m.diverged_at is not None else step,
-            observables=m.observables,
-            seconds=seconds,
-            diverged_at=m.diverged_at,
-            reason=m.reason,
-            model=m.model,
-            data=data,
-        ))
+        out.append(
+            Trajectory(
+                system=m.system,
+                status=m.status,
+                steps_done=m.diverged_at if m.diverged_at is not None else step,
+                observables=m.observables,
+                seconds=seconds,
+                diverged_at=m.diverged_at,
+                reason=m.reason,
+                model=m.model,
+                data=data,
+            )
+        )
     return out
 
 
@@ -259,8 +263,10 @@ def _stacked_accuracy(
         raise InputError("probe", "accuracy", "a classification data set")
     out = {}
     with torch.no_grad():
-        for split, x, y in (("train", data.x_train, data.y_train),
-                            ("test", data.x_test, data.y_test)):
+        for split, x, y in (
+            ("train", data.x_train, data.y_train),
+            ("test", data.x_test, data.y_test),
+        ):
             if x.shape[0]:
                 hits = forward(params, x).argmax(-1) == y
                 out[f"{split}_accuracy"] = hits.double().mean(-1)
@@ -279,7 +285,7 @@ _VECTORIZED: dict[
 def _record_stacked(values: dict[str, Tensor], members: list[_Member], step: int) -> None:
     """Append member ``k``'s entry of each ``(E,)`` observable to its series."""
     for name, v in values.items():
-        for m, value in zip(members, v.tolist()):
+        for m, value in zip(members, v.tolist(), strict=True):
             if m.status == "completed":
                 series = m.observables.setdefault(name, Series())
                 series.steps.append(step)
@@ -339,8 +345,7 @@ class _FunctionalOptimizer:
             out[name] = torch.where(_broadcast(alive, p), new_p, p)
             old = self.state[name]
             self.state[name] = {
-                key: torch.where(_broadcast(alive, value), value, old[key])
-                if key in old else value
+                key: torch.where(_broadcast(alive, value), value, old[key]) if key in old else value
                 for key, value in new_state.items()
             }
         return out

@@ -73,7 +73,7 @@ class Sweep(BaseModel):
     zipped: dict[str, list[Any]] = Field(default_factory=dict, alias="zip")
     seeds: list[int] | None = None
     probes: list[str] = Field(default_factory=lambda: ["loss"])
-    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    schedule: ScheduleSpec = ScheduleSpec(kind="log", points=100)
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -84,11 +84,13 @@ class Sweep(BaseModel):
             return list(range(v))
         return v
 
-    def model_post_init(self, _: Any) -> None:
+    def _check(self) -> Sweep:
+        """Checks across fields; bad input raises :class:`InputError`."""
         lengths = {len(v) for v in self.zipped.values()}
         if len(lengths) > 1:
-            raise InputError("zip", {k: len(v) for k, v in self.zipped.items()},
-                             "lists of one common length")
+            raise InputError(
+                "zip", {k: len(v) for k, v in self.zipped.items()}, "lists of one common length"
+            )
         both = set(self.grid) & set(self.zipped)
         if both:
             raise InputError("zip", sorted(both), "fields not also in grid")
@@ -100,25 +102,28 @@ class Sweep(BaseModel):
         from learnmech.probes import make_probes
 
         make_probes(self.probes)  # unknown probe names fail here
+        return self
 
     # ---- reading --------------------------------------------------------------------
     @classmethod
     def from_dict(cls, raw: Any, root: Path | None = None) -> Sweep:
         """Validate a mapping; a string ``base`` is a spec file relative to ``root``."""
         if not isinstance(raw, dict):
-            raise InputError("sweep", raw, "a mapping with base, grid, zip, seeds, probes, "
-                                           "schedule")
+            raise InputError(
+                "sweep", raw, "a mapping with base, grid, zip, seeds, probes, schedule"
+            )
         raw = dict(raw)
         if isinstance(raw.get("base"), str):
             raw["base"] = System.load((root or Path.cwd()) / raw["base"])
         elif isinstance(raw.get("base"), dict):
             raw["base"] = System.from_dict(raw["base"])
         try:
-            return cls.model_validate(raw)
+            sweep = cls.model_validate(raw)
         except ValidationError as err:
             first = err.errors()[0]
             loc = ".".join(str(p) for p in first["loc"]) or "sweep"
             raise InputError(loc, first.get("input"), first["msg"]) from None
+        return sweep._check()
 
     @classmethod
     def load(cls, path: str | Path) -> Sweep:
@@ -141,13 +146,15 @@ class Sweep(BaseModel):
 
     def trials(self) -> list[Trial]:
         """Every trial, grid-major, seeds innermost; duplicates (equal run ids) dropped."""
-        rows = list(zip(*self.zipped.values())) or [()]
+        rows = list(zip(*self.zipped.values(), strict=True)) or [()]
         seeds: list[int | None] = list(self.seeds) if self.seeds is not None else [None]
         out, seen = [], set()
         for combo in itertools.product(*self.grid.values()):
             for row in rows:
                 for seed in seeds:
-                    params = dict(zip(self.grid, combo)) | dict(zip(self.zipped, row))
+                    params = dict(zip(self.grid, combo, strict=True)) | dict(
+                        zip(self.zipped, row, strict=True)
+                    )
                     if seed is not None:
                         params["seed"] = seed
                     system = self.base.updated(params)
@@ -182,7 +189,7 @@ def _statuses(store: Store, run_ids: Sequence[str]) -> dict[str, str]:
     conn = store.conn
     conn.executescript(_FAILURES)
     out = {}
-    for run_id, error in conn.execute("SELECT run_id, error FROM sweep_failures"):
+    for (run_id,) in conn.execute("SELECT run_id FROM sweep_failures"):
         out[run_id] = "failed"
     for run_id, status in conn.execute("SELECT run_id, status FROM runs"):
         out[run_id] = status
@@ -193,8 +200,10 @@ def _statuses(store: Store, run_ids: Sequence[str]) -> dict[str, str]:
 def _record_failure(store: Store, system: System, error: str) -> None:
     with store.conn as c:
         c.executescript(_FAILURES)
-        c.execute("INSERT OR REPLACE INTO sweep_failures VALUES (?, ?, ?, ?)",
-                  (system.run_id, system.canonical_json(), error, time.time()))
+        c.execute(
+            "INSERT OR REPLACE INTO sweep_failures VALUES (?, ?, ?, ?)",
+            (system.run_id, system.canonical_json(), error, time.time()),
+        )
 
 
 def _clear_failure(store: Store, run_id: str) -> None:
@@ -234,14 +243,14 @@ def train_task(
         try:
             trajs = train_ensemble(systems, probes, schedule)
             return [replace(t, model=None, data=None) for t in trajs]
-        except Exception:  # noqa: BLE001  (isolated below, one trial at a time)
+        except Exception:  # isolated below, one trial at a time
             pass
     out: list[Outcome] = []
     for system in systems:
         try:
             traj = train(system, make_probes(probes), schedule)
             out.append(replace(traj, model=None, data=None))
-        except Exception as err:  # noqa: BLE001  (a failed trial is data, not a crash)
+        except Exception as err:  # a failed trial is data, not a crash
             detail = traceback.format_exception_only(type(err), err)[-1].strip()
             out.append(Failure(system, detail))
     return out
@@ -289,8 +298,12 @@ class LocalPool:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.slots, mp_context=get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.threads,))
+        return ProcessPoolExecutor(
+            self.slots,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.threads,),
+        )
 
     def submit(self, systems: list[System], probes: list[str], schedule: Schedule) -> Future:
         try:
@@ -324,13 +337,19 @@ class RayPool:
     ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs. A task whose worker died is
     reported as :class:`WorkerLost` (the driver decides about re-running it)."""
 
-    def __init__(self, address: str | None = None, workers: int | None = None,
-                 cpus_per_trial: float = 1, gpus_per_trial: float = 0) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_trial: float = 1,
+        gpus_per_trial: float = 0,
+    ) -> None:
         try:
             import ray
         except ImportError:
-            raise InputError("backend", "ray", "'local', or install Ray: "
-                                               "pip install 'learnmech[ray]'") from None
+            raise InputError(
+                "backend", "ray", "'local', or install Ray: pip install 'learnmech[ray]'"
+            ) from None
         self._ray = ray
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self._started = not ray.is_initialized()
@@ -339,8 +358,12 @@ class RayPool:
                 # workers import this same learnmech
                 src = str(Path(__file__).resolve().parents[1])
                 path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
-                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                         log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+                ray.init(
+                    num_cpus=workers or os.cpu_count(),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    runtime_env={"env_vars": {"PYTHONPATH": path}},
+                )
             else:
                 ray.init(address=address, log_to_driver=False)
         resources = ray.cluster_resources()
@@ -387,8 +410,10 @@ class Counts:
     reused: int = 0
 
     def line(self) -> str:
-        return (f"done {self.done}/{self.total} · running {self.running} · "
-                f"diverged {self.diverged} · failed {self.failed}")
+        return (
+            f"done {self.done}/{self.total} · running {self.running} · "
+            f"diverged {self.diverged} · failed {self.failed}"
+        )
 
 
 @dataclass
@@ -401,8 +426,9 @@ class SweepResult:
     seconds: float = 0.0
 
 
-def make_tasks(systems: Sequence[System], slots: int, ensemble: bool = True,
-               max_ensemble: int = 64) -> list[list[System]]:
+def make_tasks(
+    systems: Sequence[System], slots: int, ensemble: bool = True, max_ensemble: int = 64
+) -> list[list[System]]:
     """Split pending trials into tasks: ensembles of compatible trials, sized so that
     every slot gets work (at most ``max_ensemble`` members), or one trial per task."""
     if not ensemble:
@@ -471,21 +497,24 @@ def run_sweep(
     if not pending:
         return SweepResult(counts, trials, errors, time.perf_counter() - start)
     if executor is None:
-        executor = (RayPool(address, workers, cpus_per_trial, gpus_per_trial)
-                    if backend == "ray" else LocalPool(workers))
-    queue = deque((task, 0) for task in make_tasks(pending, executor.slots, ensemble,
-                                                    max_ensemble))
-    in_flight: dict[Any, tuple[list[System], int]] = {}
+        executor = (
+            RayPool(address, workers, cpus_per_trial, gpus_per_trial)
+            if backend == "ray"
+            else LocalPool(workers)
+        )
+    queue = deque((task, 0) for task in make_tasks(pending, executor.slots, ensemble, max_ensemble))
+    in_flight: dict[int, tuple[Any, list[System], int]] = {}  # id(handle) -> handle, task, tries
     interrupted = True
     try:
         while queue or in_flight:
             while queue and len(in_flight) < executor.slots:
                 task, tries = queue.popleft()
-                in_flight[executor.submit(task, probes, schedule)] = (task, tries)
-            counts.running = sum(len(t) for t, _ in in_flight.values())
+                handle = executor.submit(task, probes, schedule)
+                in_flight[id(handle)] = (handle, task, tries)
+            counts.running = sum(len(task) for _, task, _ in in_flight.values())
             notify(counts)
-            for handle in executor.wait(list(in_flight), timeout=0.5):
-                task, tries = in_flight.pop(handle)
+            for handle in executor.wait([h for h, _, _ in in_flight.values()], timeout=0.5):
+                _, task, tries = in_flight.pop(id(handle))
                 try:
                     outcomes = executor.result(handle)
                 except WorkerLost as err:
@@ -495,7 +524,7 @@ def run_sweep(
                     outcomes = [Failure(s, str(err)) for s in task]
                 for outcome in outcomes:
                     _store_outcome(store, outcome, probes, schedule, counts, errors)
-            counts.running = sum(len(t) for t, _ in in_flight.values())
+            counts.running = sum(len(task) for _, task, _ in in_flight.values())
         notify(counts)
         interrupted = False
     finally:
@@ -503,8 +532,14 @@ def run_sweep(
     return SweepResult(counts, trials, errors, time.perf_counter() - start)
 
 
-def _store_outcome(store: Store, outcome: Outcome, probes: list[str], schedule: Schedule,
-                   counts: Counts, errors: dict[str, str]) -> None:
+def _store_outcome(
+    store: Store,
+    outcome: Outcome,
+    probes: list[str],
+    schedule: Schedule,
+    counts: Counts,
+    errors: dict[str, str],
+) -> None:
     if isinstance(outcome, Failure):
         _record_failure(store, outcome.system, outcome.error)
         errors[outcome.system.run_id] = outcome.error
@@ -525,8 +560,10 @@ def summary(sweep: Sweep, store: Store) -> pd.DataFrame:
     status = _statuses(store, [t.run_id for t in trials])
     rows = []
     for t in trials:
-        row: dict[str, Any] = dict(t.params) | {"run_id": t.run_id,
-                                                 "status": status.get(t.run_id, "pending")}
+        row: dict[str, Any] = dict(t.params) | {
+            "run_id": t.run_id,
+            "status": status.get(t.run_id, "pending"),
+        }
         if row["status"] in ("completed", "diverged"):
             traj = store.load(t.run_id)
             row["steps_done"] = traj.steps_done
@@ -537,8 +574,7 @@ def summary(sweep: Sweep, store: Store) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aggregate(sweep: Sweep, table: pd.DataFrame, metric: str = "final_train_loss"
-              ) -> pd.DataFrame:
+def aggregate(sweep: Sweep, table: pd.DataFrame, metric: str = "final_train_loss") -> pd.DataFrame:
     """``table`` (from :func:`summary`) averaged over seeds: per combination of the other
     varied fields, the mean and std of ``metric`` over completed trials and the number of
     trials in each status. A combination with no completed trial has a NaN mean."""
@@ -552,7 +588,7 @@ def aggregate(sweep: Sweep, table: pd.DataFrame, metric: str = "final_train_loss
     rows = []
     for key, part in groups:
         key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(keys, key))
+        row = dict(zip(keys, key, strict=True))
         row["mean"] = float(part["_value"].mean()) if part["_ok"].any() else math.nan
         row["std"] = float(part["_value"].std(ddof=0)) if part["_ok"].any() else math.nan
         for s in ("completed", "diverged", "failed", "pending", "running"):
@@ -574,8 +610,9 @@ class Heatmap:
     values: list[list[float]]
 
 
-def sweep_figures(sweep: Sweep, store: Store, metric: str = "final_train_loss"
-                  ) -> tuple[list[Any], list[Heatmap]]:
+def sweep_figures(
+    sweep: Sweep, store: Store, metric: str = "final_train_loss"
+) -> tuple[list[Any], list[Heatmap]]:
     """Figures of a stored sweep: loss-vs-learning-rate curves (one per value of the other
     varied fields, e.g. per width) when the sweep varies ``learning_rule.lr``, and a
     heatmap of ``metric`` (mean over seeds) when it varies exactly two fields."""
@@ -587,17 +624,26 @@ def sweep_figures(sweep: Sweep, store: Store, metric: str = "final_train_loss"
     lr = "learning_rule.lr"
     if lr in keys:
         others = [k for k in keys if k != lr]
-        fig = Figure(f"{metric} vs learning rate", "learning rate η",
-                     f"{metric} (mean over seeds)", xscale="log", yscale="log")
+        fig = Figure(
+            f"{metric} vs learning rate",
+            "learning rate η",
+            f"{metric} (mean over seeds)",
+            xscale="log",
+            yscale="log",
+        )
         groups = table.groupby(others, sort=False) if others else [((), table)]
         for key, part in groups:
             key = key if isinstance(key, tuple) else (key,)
-            label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, key)) or metric
+            label = (
+                ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(others, key, strict=True))
+                or metric
+            )
             part = part.sort_values(lr)
             ok = part["mean"].notna()
             figures_x = [float(v) for v in part[lr][ok]]
-            fig.curves.append(Curve(label, figures_x, [float(v) for v in part["mean"][ok]],
-                                    "measured", label))
+            fig.curves.append(
+                Curve(label, figures_x, [float(v) for v in part["mean"][ok]], "measured", label)
+            )
         figures.append(fig)
     heatmaps = []
     if len(keys) == 2:
@@ -618,8 +664,12 @@ class ProgressBar:
     def __init__(self, title: str = "sweep") -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                  TextColumn("{task.fields[line]}"), TimeElapsedColumn())
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[line]}"),
+            TimeElapsedColumn(),
+        )
         self._task = self._progress.add_task(title, total=None, line="")
 
     def __enter__(self) -> ProgressBar:
@@ -630,8 +680,12 @@ class ProgressBar:
         self._progress.stop()
 
     def __call__(self, counts: Counts) -> None:
-        self._progress.update(self._task, total=counts.total,
-                              completed=counts.done + counts.failed, line=counts.line())
+        self._progress.update(
+            self._task,
+            total=counts.total,
+            completed=counts.done + counts.failed,
+            line=counts.line(),
+        )
 
 
 def iter_rows(frame: pd.DataFrame) -> Iterator[list[str]]:
