@@ -35,6 +35,7 @@ from learnmech.data import Dataset, load
 from learnmech.errors import InputError
 from learnmech.models import Network, build_model
 from learnmech.probes import make_probes
+from learnmech.store import Store
 from learnmech.system import LearningRule, System
 from learnmech.train import (
     ProbeState,
@@ -386,3 +387,46 @@ class _FunctionalOptimizer:
 def _broadcast(v: Tensor, like: Tensor) -> Tensor:
     """An ``(E,)`` tensor reshaped to ``(E, 1, ..., 1)`` to broadcast against ``like``."""
     return v.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def run_ensembles(
+    systems: Sequence[System],
+    probes: Sequence[str] = ("loss",),
+    schedule: Schedule | None = None,
+    *,
+    store: Store | None = None,
+    fresh: bool = False,
+    max_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Trajectory]:
+    """Trajectories of ``systems`` (in order), training compatible ones together.
+
+    With a ``store``, finished runs are read back (unless ``fresh``) and new ones are
+    saved as each ensemble finishes, exactly as :meth:`learnmech.store.Store.run` would
+    store them one by one. ``progress(done, total)`` counts trained steps over all
+    ensembles.
+    """
+    schedule = schedule or Schedule()
+    out: dict[str, Trajectory] = {}
+    todo = []
+    for s in systems:
+        if store is not None and not fresh and store.finished(s, probes, schedule):
+            out[s.run_id] = store.load(s.run_id)
+        elif s.run_id not in {t.run_id for t in todo}:
+            todo.append(s)
+    groups = group_ensembles(todo, max_size)
+    total = sum(g[0].learning_rule.steps for g in groups)
+    done = 0
+    for group in groups:
+        steps = group[0].learning_rule.steps
+
+        def report(k: int, _: int, offset: int = done) -> None:
+            if progress is not None:
+                progress(offset + k, total)
+
+        for traj in train_ensemble(group, probes, schedule, progress=report):
+            if store is not None:
+                store.save(traj, probes, schedule)
+            out[traj.run_id] = traj
+        done += steps
+    return [out[s.run_id] for s in systems]

@@ -14,6 +14,7 @@ from learnmech.probes.basic import (
     ModeStrengths,
     WeightSingularValues,
 )
+from learnmech.probes.noise import GradientNoiseScale
 from learnmech.probes.registry import PROBES, make_probe, make_probes, register_probe
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Accuracy",
     "Balancedness",
     "EndToEndSingularValues",
+    "GradientNoiseScale",
     "Loss",
     "ModeStrengths",
     "WeightSingularValues",
