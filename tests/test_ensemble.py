@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from learnmech.ensemble import ensemble_key, group_ensembles, train_ensemble
+from learnmech.ensemble import (
+    _Layout,
+    ensemble_key,
+    group_ensembles,
+    stacked_forward,
+    stacked_objective,
+    train_ensemble,
+)
 from learnmech.errors import InputError
 from learnmech.probes import make_probes, register_probe
 from learnmech.system import MLP, DeepLinear, Digits, LearningRule, LinearTeacher, System
-from learnmech.train import ProbeState, Schedule, train
+from learnmech.train import ProbeState, Schedule, initial_state, objective, train
 
 SCHEDULE = Schedule("linear", 6)
 
@@ -127,3 +134,33 @@ def test_incompatible_members_are_rejected() -> None:
         2,
         1,
     ]
+
+
+@pytest.mark.parametrize("loss_name", ["mse", "cross_entropy"])
+def test_stacked_forward_and_objective_against_the_module(loss_name: str) -> None:
+    """Batched forward (fast and generic vmap paths) and per-member objective against the
+    network's own forward and :func:`learnmech.train.objective`, member by member."""
+    systems = _members(RULES["sgd"])[:3]
+    systems = [s.updated({"objective": loss_name}) for s in systems]
+    members = [initial_state(s) for s in systems]
+    template, _, data, _ = members[0]
+    layout = _Layout(template)
+    params = torch.stack([layout.flatten(dict(m.named_parameters())) for m, *_ in members])
+    loss = stacked_objective(systems[0], data)
+    reference = objective(systems[0], data)
+    own_x = torch.stack([data.x_train[:7], data.x_train[3:10], data.x_train[5:12]])
+    own_y = torch.stack([data.y_train[:7], data.y_train[3:10], data.y_train[5:12]])
+    for generic in (False, True):
+        forward = stacked_forward(template, layout, generic=generic)
+        shared = forward(params, data.x_train)
+        own = forward(params, own_x)
+        for k, (model, *_) in enumerate(members):
+            with torch.no_grad():
+                torch.testing.assert_close(shared[k], model(data.x_train), rtol=1e-12, atol=0)
+                torch.testing.assert_close(own[k], model(own_x[k]), rtol=1e-12, atol=0)
+                assert float(loss(shared, data.y_train)[k]) == pytest.approx(
+                    float(reference(model(data.x_train), data.y_train)), rel=1e-12
+                )
+                assert float(loss(own, own_y)[k]) == pytest.approx(
+                    float(reference(model(own_x[k]), own_y[k])), rel=1e-12
+                )

@@ -2,8 +2,11 @@
 
 Runs that differ only in ``seed``, ``learning_rule.lr`` and ``architecture.init_scale``
 have parameters of identical shapes and identical forward maps, so their ``E`` parameter
-sets can be stacked along a leading axis (every tensor of shape ``(E, *shape)``) and
-trained in one pass with ``torch.func.vmap`` over ``functional_call``::
+sets can be stacked along a leading axis (one flat ``(E, P)`` tensor) and trained in one
+pass: a batched forward (batched matrix products for a learnmech ``Network``,
+``torch.func.vmap`` over ``functional_call`` for any other module), one backward pass
+of the summed member losses (members are independent, so each member's block of the
+gradient is its own gradient), and one vectorized optimizer step::
 
     systems = [base.updated({"seed": s, "learning_rule.lr": lr}) for s, lr in grid]
     trajectories = train_ensemble(systems, ["loss"], Schedule("log", 30))
@@ -28,12 +31,14 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
-from torch import Tensor
-from torch.func import functional_call, grad_and_value, vmap
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
 
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
 from learnmech.models import Network, build_model
+from learnmech.models.network import activation_fn
 from learnmech.probes import make_probes
 from learnmech.store import Store
 from learnmech.system import LearningRule, System
@@ -46,6 +51,7 @@ from learnmech.train import (
     make_optimizer,
     objective,
     resolve_device,
+    train,
 )
 
 #: The spec fields in which members of one ensemble may differ.
@@ -164,39 +170,29 @@ def train_ensemble(
                 begin(state)
 
     template = members[0].model
-    names = [n for n, _ in template.named_parameters()]
-    params = {
-        n: torch.stack([dict(m.model.named_parameters())[n].detach() for m in members])
-        for n in names
-    }
-    lrs = {
-        n: torch.tensor([m.lr_of()[n] for m in members], dtype=torch.float64, device=device)
-        for n in names
-    }
+    layout = _Layout(template)
+    params = torch.stack([layout.flatten(dict(m.model.named_parameters())) for m in members])
+    lrs = torch.stack([layout.flatten_values(m.lr_of()) for m in members]).to(dtype)
     opt = _FunctionalOptimizer(rule, params, lrs)
 
-    def member_loss(p: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
-        return loss_fn(functional_call(template, p, (xb,)), yb)
-
-    def member_forward(p: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(template, p, (x,))
-
-    forward = vmap(member_forward, in_dims=(0, None))
+    forward = stacked_forward(template, layout)
+    stacked_loss = stacked_objective(first, data)
 
     x, y = data.x_train, data.y_train
     n = x.shape[0]
     batch = rule.batch_size if rule.batch_size and rule.batch_size < n else None
-    step_fn = vmap(grad_and_value(member_loss), in_dims=(0, None, None) if batch is None else 0)
     alive = torch.ones(len(members), dtype=torch.bool, device=device)
     tick = max(total // 100, 1)
     step = 0
     for step in range(total + 1):
         if step in probe_steps:
             for name in vectorized:
-                _record_stacked(_VECTORIZED[name](forward, params, data, loss_fn), members, step)
+                _record_stacked(
+                    _VECTORIZED[name](forward, params, data, stacked_loss), members, step
+                )
             for k, m in enumerate(members):
                 if m.status == "completed" and instruments[k]:
-                    _sync(m, k, params, opt)
+                    _sync(m, k, params, opt, layout)
                     states[k].step = step
                     _record(instruments[k], states[k], m.observables)
         if step == total or not bool(alive.any()):
@@ -206,8 +202,12 @@ def train_ensemble(
         else:
             idx = torch.stack([_next_batch(m, n, batch, device) for m in members])
             xb, yb = x[idx], y[idx]
-        grads, losses = step_fn(params, xb, yb)
-        for k, (m, value) in enumerate(zip(members, losses.tolist(), strict=True)):
+        leaf = params.requires_grad_()
+        losses = stacked_loss(forward(leaf, xb), yb)  # (E,)
+        # members are independent: the gradient of the sum is each member's own gradient
+        (grads,) = torch.autograd.grad(losses.sum(), leaf)  # (E, P)
+        params = params.detach()
+        for k, (m, value) in enumerate(zip(members, losses.detach().tolist(), strict=True)):
             if m.status != "completed":
                 continue
             if step == 0:
@@ -226,7 +226,7 @@ def train_ensemble(
     seconds = (time.perf_counter() - start) / len(members)
     out = []
     for k, m in enumerate(members):
-        _sync(m, k, params, opt)
+        _sync(m, k, params, opt, layout)
         m.optimizer.zero_grad(set_to_none=True)
         out.append(
             Trajectory(
@@ -244,20 +244,83 @@ def train_ensemble(
     return out
 
 
+def stacked_forward(
+    template: nn.Module, layout: _Layout, generic: bool = False
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``forward(params, x)``: the outputs ``(E, B, d_out)`` of every member.
+
+    ``params`` is ``(E, P)`` (see :class:`_Layout`); ``x`` is ``(E, B, d_in)`` (one
+    minibatch per member) or ``(B, d_in)`` (shared). A learnmech :class:`Network` runs as
+    batched matrix products, layer by layer in the order of :meth:`Network.forward`; any
+    other module (or ``generic=True``) runs through ``torch.func.vmap`` over
+    ``functional_call`` (slower for small models: per-call transform overhead).
+    """
+    if isinstance(template, Network) and not generic:
+        net = template
+        phi, last = activation_fn(net.activation), len(net.layers) - 1
+
+        def network_forward(params: Tensor, x: Tensor) -> Tensor:
+            named = layout.unflatten_stacked(params)
+            for i, m in enumerate(net.multipliers):
+                w = named[f"layers.{i}.weight"]  # (E, out, in)
+                x = torch.matmul(x, w.transpose(1, 2))
+                if m != 1.0:
+                    x = x * m
+                bias = named.get(f"layers.{i}.bias")
+                if bias is not None:
+                    x = x + bias[:, None, :]
+                if i < last:
+                    x = phi(x)
+            return x
+
+        return network_forward
+
+    def member(flat: Tensor, x: Tensor) -> Tensor:
+        return functional_call(template, layout.unflatten(flat), (x,))
+
+    shared, own = vmap(member, in_dims=(0, None)), vmap(member, in_dims=(0, 0))
+    return lambda params, x: shared(params, x) if x.ndim == 2 else own(params, x)
+
+
+def stacked_objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor], Tensor]:
+    """``loss(outputs, y) -> (E,)``: the system's objective (:func:`learnmech.train.objective`)
+    for each member, from outputs ``(E, B, d_out)`` and targets ``(E, B, ...)`` or shared
+    ``(B, ...)``."""
+
+    def per_member(y: Tensor, members: int, item_dims: int) -> Tensor:
+        """``y`` with a leading member axis (expanded when shared by all members)."""
+        return y if y.ndim == item_dims + 2 else y.expand(members, *y.shape)
+
+    if system.objective == "cross_entropy":
+
+        def cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+            labels = per_member(y, out.shape[0], 0)
+            per = F.cross_entropy(out.flatten(0, 1), labels.flatten(0, 1), reduction="none")
+            return per.view(out.shape[:2]).mean(1)
+
+        return cross_entropy
+
+    def mse(out: Tensor, y: Tensor) -> Tensor:
+        target = data.targets(y) if data.task == "classification" else y
+        diff = out - per_member(target, out.shape[0], 1)
+        return 0.5 * diff.pow(2).sum((1, 2)) / out.shape[1]
+
+    return mse
+
+
 def _stacked_loss(
-    forward: _Forward, params: dict[str, Tensor], data: Dataset, loss_fn: _LossFn
+    forward: _Forward, params: Tensor, data: Dataset, loss: _LossFn
 ) -> dict[str, Tensor]:
     """The ``loss`` probe (:class:`learnmech.probes.Loss`) for every member at once."""
-    per_member = vmap(loss_fn, in_dims=(0, None))
     with torch.no_grad():
-        out = {"train_loss": per_member(forward(params, data.x_train), data.y_train)}
+        out = {"train_loss": loss(forward(params, data.x_train), data.y_train)}
         if data.x_test.shape[0]:
-            out["test_loss"] = per_member(forward(params, data.x_test), data.y_test)
+            out["test_loss"] = loss(forward(params, data.x_test), data.y_test)
     return out
 
 
 def _stacked_accuracy(
-    forward: _Forward, params: dict[str, Tensor], data: Dataset, loss_fn: _LossFn
+    forward: _Forward, params: Tensor, data: Dataset, loss: _LossFn
 ) -> dict[str, Tensor]:
     """The ``accuracy`` probe (:class:`learnmech.probes.Accuracy`) for every member."""
     if data.task != "classification":
@@ -274,13 +337,14 @@ def _stacked_accuracy(
     return out
 
 
-_Forward = Callable[[dict[str, Tensor], Tensor], Tensor]
+_Forward = Callable[[Tensor, Tensor], Tensor]
 _LossFn = Callable[[Tensor, Tensor], Tensor]
 
 #: Probes measured for all members in one vectorized call (same values as the probe).
-_VECTORIZED: dict[
-    str, Callable[[_Forward, dict[str, Tensor], Dataset, _LossFn], dict[str, Tensor]]
-] = {"loss": _stacked_loss, "accuracy": _stacked_accuracy}
+_VECTORIZED: dict[str, Callable[[_Forward, Tensor, Dataset, _LossFn], dict[str, Tensor]]] = {
+    "loss": _stacked_loss,
+    "accuracy": _stacked_accuracy,
+}
 
 
 def _record_stacked(values: dict[str, Tensor], members: list[_Member], step: int) -> None:
@@ -302,86 +366,123 @@ def _next_batch(m: _Member, n: int, batch: int, device: torch.device) -> Tensor:
     return idx
 
 
-def _sync(m: _Member, k: int, params: dict[str, Tensor], opt: _FunctionalOptimizer) -> None:
+class _Layout:
+    """Where each parameter of a network lives in one flat vector of length ``P``.
+
+    Stacking the flat vectors of ``E`` members gives one ``(E, P)`` tensor: the forward
+    pass sees views shaped like the parameters, the optimizer a handful of whole-tensor
+    operations, whatever the number of layers.
+    """
+
+    def __init__(self, model: Network) -> None:
+        self.entries: list[tuple[str, int, int, torch.Size]] = []
+        offset = 0
+        for name, p in model.named_parameters():
+            self.entries.append((name, offset, offset + p.numel(), p.shape))
+            offset += p.numel()
+
+    def flatten(self, tensors: dict[str, Tensor]) -> Tensor:
+        """``(P,)``: the named tensors concatenated (detached)."""
+        return torch.cat([tensors[name].detach().reshape(-1) for name, *_ in self.entries])
+
+    def flatten_values(self, values: dict[str, float]) -> Tensor:
+        """``(P,)`` float64: one value per parameter tensor, repeated over its entries."""
+        return torch.cat(
+            [
+                torch.full((b - a,), values[name], dtype=torch.float64)
+                for name, a, b, _ in self.entries
+            ]
+        )
+
+    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
+        """Views of ``flat`` (``(P,)``) shaped like the named parameters."""
+        return {name: flat[a:b].view(shape) for name, a, b, shape in self.entries}
+
+    def unflatten_stacked(self, flat: Tensor) -> dict[str, Tensor]:
+        """Views of ``flat`` (``(E, P)``) shaped ``(E, *shape)`` for each parameter."""
+        return {
+            name: flat[:, a:b].view(flat.shape[0], *shape) for name, a, b, shape in self.entries
+        }
+
+
+def _sync(m: _Member, k: int, params: Tensor, opt: _FunctionalOptimizer, layout: _Layout) -> None:
     """Copy member ``k``'s parameters and optimizer state into its network and optimizer."""
     named = dict(m.model.named_parameters())
     with torch.no_grad():
-        for name, p in named.items():
-            p.copy_(params[name][k])
-    for name, p in named.items():
-        m.optimizer.state[p] = opt.member_state(name, k)
+        for name, value in layout.unflatten(params[k]).items():
+            named[name].copy_(value)
+    for name, a, b, shape in layout.entries:
+        m.optimizer.state[named[name]] = opt.member_state(k, a, b, shape)
 
 
 class _FunctionalOptimizer:
-    """SGD (with momentum, Nesterov, L2 weight decay) and AdamW on stacked tensors.
+    """SGD (with momentum, Nesterov, L2 weight decay) and AdamW on ``(E, P)`` tensors.
 
-    ``lrs[name]`` is the ``(E,)`` float64 learning rate of each member for parameter
-    ``name``. Members with ``alive[k] = False`` keep their parameters and state unchanged.
-    The update rules are those of ``torch.optim.SGD`` / ``torch.optim.AdamW``
-    (single-tensor implementations), written for a leading ensemble axis; scalars that
-    torch computes in double precision are computed in double here too.
+    ``lrs`` is the ``(E, P)`` learning rate of every member and entry (the member's lr
+    times the layer's multiplier, computed in float64, cast to the parameters' dtype).
+    Members with ``alive[k] = False`` keep their parameters and state unchanged. The
+    update rules are those of ``torch.optim.SGD`` / ``torch.optim.AdamW`` (single-tensor
+    implementations), written for a leading ensemble axis.
     """
 
-    def __init__(self, rule: LearningRule, params: dict[str, Tensor], lrs: dict[str, Tensor]):
+    def __init__(self, rule: LearningRule, params: Tensor, lrs: Tensor) -> None:
         self.rule = rule
         self.lrs = lrs
         self.steps = 0
         self.adam = rule.optimizer == "adam"
         self.momentum = rule.momentum if rule.optimizer == "momentum" else 0.0
-        self.state: dict[str, dict[str, Tensor]] = {n: {} for n in params}
+        self.state: dict[str, Tensor] = {}
+        if self.adam:
+            self.decay = 1 - lrs * rule.weight_decay
 
-    @staticmethod
-    def _per_member(v: Tensor, like: Tensor) -> Tensor:
-        """``(E,)`` values cast to ``like``'s dtype and shaped to broadcast against it."""
-        return _broadcast(v.to(like.dtype), like)
-
-    def step(
-        self, params: dict[str, Tensor], grads: dict[str, Tensor], alive: Tensor
-    ) -> dict[str, Tensor]:
+    def step(self, params: Tensor, grads: Tensor, alive: Tensor) -> Tensor:
         self.steps += 1
-        out = {}
-        for name, p in params.items():
-            g = grads[name]
-            new_p, new_state = self._adamw(name, p, g) if self.adam else self._sgd(name, p, g)
-            out[name] = torch.where(_broadcast(alive, p), new_p, p)
-            old = self.state[name]
-            self.state[name] = {
-                key: torch.where(_broadcast(alive, value), value, old[key]) if key in old else value
-                for key, value in new_state.items()
-            }
-        return out
+        new_p, new_state = self._adamw(params, grads) if self.adam else self._sgd(params, grads)
+        if bool(alive.all()):
+            self.state = new_state
+            return new_p
+        self.state = {
+            key: torch.where(_broadcast(alive, value), value, self.state[key])
+            if key in self.state
+            else value
+            for key, value in new_state.items()
+        }
+        return torch.where(alive[:, None], new_p, params)
 
-    def _sgd(self, name: str, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def _sgd(self, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         wd, mom = self.rule.weight_decay, self.momentum
         d = g + wd * p if wd != 0 else g
         state: dict[str, Tensor] = {}
         if mom != 0:
-            buf = self.state[name].get("momentum_buffer")
+            buf = self.state.get("momentum_buffer")
             buf = d.clone() if buf is None else buf * mom + d
             state["momentum_buffer"] = buf
             d = d + mom * buf if self.rule.nesterov else buf
-        return p - self._per_member(self.lrs[name], p) * d, state
+        return p - self.lrs * d, state
 
-    def _adamw(self, name: str, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def _adamw(self, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         beta1, beta2 = self.rule.betas
-        lr = self.lrs[name]
-        old = self.state[name]
-        exp_avg = old.get("exp_avg", torch.zeros_like(p))
-        exp_avg_sq = old.get("exp_avg_sq", torch.zeros_like(p))
-        step = old.get("step", torch.zeros(p.shape[0], dtype=torch.float32, device=p.device))
-        p = p * self._per_member(1 - lr * self.rule.weight_decay, p)
+        exp_avg = self.state.get("exp_avg", torch.zeros_like(p))
+        exp_avg_sq = self.state.get("exp_avg_sq", torch.zeros_like(p))
+        step = self.state.get("step", torch.zeros(p.shape[0], dtype=torch.float32, device=p.device))
+        if self.rule.weight_decay != 0:
+            p = p * self.decay
         exp_avg = exp_avg.lerp(g, 1 - beta1)
         exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * g * g
         # every member still training has taken the same number of steps
         bias_correction1 = 1 - beta1**self.steps
         bias_correction2_sqrt = (1 - beta2**self.steps) ** 0.5
         denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + self.rule.eps
-        p = p - self._per_member(lr / bias_correction1, p) * exp_avg / denom
+        p = p - (self.lrs / bias_correction1) * exp_avg / denom
         return p, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "step": step + 1}
 
-    def member_state(self, name: str, k: int) -> dict[str, Tensor]:
-        """Member ``k``'s state of parameter ``name`` in ``torch.optim``'s format."""
-        return {key: value[k].clone() for key, value in self.state[name].items()}
+    def member_state(self, k: int, a: int, b: int, shape: torch.Size) -> dict[str, Tensor]:
+        """Member ``k``'s state of the parameter at entries ``a:b``, in ``torch.optim``'s
+        format (a scalar ``step``, tensors shaped like the parameter)."""
+        return {
+            key: value[k].clone() if key == "step" else value[k, a:b].reshape(shape).clone()
+            for key, value in self.state.items()
+        }
 
 
 def _broadcast(v: Tensor, like: Tensor) -> Tensor:
@@ -408,7 +509,7 @@ def run_ensembles(
     """
     schedule = schedule or Schedule()
     out: dict[str, Trajectory] = {}
-    todo = []
+    todo: list[System] = []
     for s in systems:
         if store is not None and not fresh and store.finished(s, probes, schedule):
             out[s.run_id] = store.load(s.run_id)
@@ -424,7 +525,11 @@ def run_ensembles(
             if progress is not None:
                 progress(offset + k, total)
 
-        for traj in train_ensemble(group, probes, schedule, progress=report):
+        if len(group) == 1:  # the plain trainer: no vectorization overhead
+            trajs = [train(group[0], make_probes(probes), schedule, progress=report)]
+        else:
+            trajs = train_ensemble(group, probes, schedule, progress=report)
+        for traj in trajs:
             if store is not None:
                 store.save(traj, probes, schedule)
             out[traj.run_id] = traj

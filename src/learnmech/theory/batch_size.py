@@ -54,7 +54,7 @@ def scaled_rule(rule: LearningRule, k: float, kind: str) -> LearningRule:
         if min(betas) < 0:
             raise InputError("k", k, f"at most {1 / (1 - min(b1, b2)):.3g} for betas {rule.betas}")
         changes |= {"betas": betas, "eps": rule.eps / k**0.5}
-    return rule.model_copy(update=changes)
+    return LearningRule.model_validate(rule.model_dump() | changes)
 
 
 def steps_to_target(batch: Sequence[float] | np.ndarray, s_min: float, b_crit: float) -> np.ndarray:
@@ -115,7 +115,9 @@ def fit_pareto(
     return ParetoFit(s_min, float(np.exp(log_b_crit)), rms)
 
 
-def first_crossing(steps: Sequence[float], values: Sequence[float], target: float) -> float:
+def first_crossing(
+    steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray, target: float
+) -> float:
     """First step at which ``values`` falls to ``target``, interpolating ``log values``
     linearly between measurements; ``inf`` if it never does."""
     v = np.asarray(values, dtype=float)
