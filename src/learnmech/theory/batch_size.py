@@ -126,8 +126,8 @@ def first_crossing(
     if below.size == 0:
         return float("inf")
     i = int(below[0])
-    if i == 0:
-        return float(t[0])
+    if i == 0 or not np.isfinite(v[i - 1]) or v[i - 1] <= 0:
+        return float(t[i])
     a, b = np.log(v[i - 1]), np.log(v[i])
     frac = (a - np.log(target)) / (a - b) if a != b else 1.0
     return float(t[i - 1] + frac * (t[i] - t[i - 1]))
