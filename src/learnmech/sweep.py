@@ -351,26 +351,34 @@ class RayPool:
                 "backend", "ray", "'local', or install Ray: pip install 'learnmech[ray]'"
             ) from None
         self._ray = ray
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self._started = not ray.is_initialized()
-        if self._started:
-            if address is None:
-                # workers import this same learnmech
-                src = str(Path(__file__).resolve().parents[1])
-                path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
-                ray.init(
-                    num_cpus=workers or os.cpu_count(),
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    runtime_env={"env_vars": {"PYTHONPATH": path}},
-                )
-            else:
-                ray.init(address=address, log_to_driver=False)
+        if self._started and address is None:
+            # a private instance on this machine: no usage reporting, no token file in ~
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            src = str(Path(__file__).resolve().parents[1])  # workers import this learnmech
+            path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+            ray.init(
+                num_cpus=workers or os.cpu_count(),
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env={"env_vars": {"PYTHONPATH": path}},
+            )
+        elif self._started:
+            ray.init(address=address, log_to_driver=False)
         resources = ray.cluster_resources()
+        for kind, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial)):
+            if need > resources.get(kind, 0):
+                self.close(cancel=True)
+                raise InputError(
+                    f"{kind.lower()}s_per_trial",
+                    need,
+                    f"at most {resources.get(kind, 0):g} ({kind}s in the cluster)",
+                )
         if gpus_per_trial > 0:
-            self.slots = max(1, int(resources.get("GPU", 0) // gpus_per_trial))
+            self.slots = int(resources["GPU"] // gpus_per_trial)
         else:
-            self.slots = max(1, int(resources.get("CPU", 1) // cpus_per_trial))
+            self.slots = int(resources["CPU"] // cpus_per_trial)
         threads = max(1, int(cpus_per_trial))
         self._task = ray.remote(train_task).options(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=0
