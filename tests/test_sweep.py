@@ -248,3 +248,21 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     assert result.counts.done == 6 and result.counts.reused == len(before)
     after = finished()
     assert all(after[r] == f for r, f in before.items())  # finished trials untouched
+
+
+def test_aggregate_and_figures_with_list_valued_fields(tmp_path: Path) -> None:
+    sweep = _sweep(grid={"architecture.hidden": [[6], [8]], "learning_rule.lr": [0.02, 0.05]},
+                   seeds=2)
+    store = Store(tmp_path / "s.sqlite")
+    run_sweep(sweep, store, executor=Serial())
+    table = summary(sweep, store)
+    agg = aggregate(sweep, table)
+    assert list(agg["architecture.hidden"]) == ["[6]", "[6]", "[8]", "[8]"]
+    assert list(agg["completed"]) == [2, 2, 2, 2]
+    means = table.groupby(table["architecture.hidden"].map(str).str.cat(
+        table["learning_rule.lr"].map(str)))["final_train_loss"].mean()
+    np.testing.assert_allclose(sorted(agg["mean"]), sorted(means), rtol=1e-12)
+    figures, heatmaps = sweep_figures(sweep, store)
+    assert [c.label for c in figures[0].curves] == ["hidden=[6]", "hidden=[8]"]
+    (heat,) = heatmaps
+    assert np.isfinite(heat.values).all() and len(heat.values) == 2

@@ -186,6 +186,11 @@ def train_ensemble(
     step = 0
     for step in range(total + 1):
         if step in probe_steps:
+            finite = torch.isfinite(params).all(1).tolist()
+            for k, m in enumerate(members):
+                if m.status == "completed" and not finite[k]:  # as train: no probes on NaNs
+                    m.status, m.diverged_at, m.reason = "diverged", step, "non-finite parameters"
+                    alive[k] = False
             for name in vectorized:
                 _record_stacked(
                     _VECTORIZED[name](forward, params, data, stacked_loss), members, step

@@ -26,6 +26,7 @@ together as one vectorized ensemble (:mod:`learnmech.ensemble`).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import time
@@ -380,7 +381,7 @@ class RayPool:
         else:
             self.slots = int(resources["CPU"] // cpus_per_trial)
         threads = max(1, int(cpus_per_trial))
-        self._task = ray.remote(train_task).options(
+        self._task: Any = ray.remote(train_task).options(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=0
         )
         self._threads = threads
@@ -588,6 +589,8 @@ def aggregate(sweep: Sweep, table: pd.DataFrame, metric: str = "final_train_loss
     trials in each status. A combination with no completed trial has a NaN mean."""
     keys = [k for k in sweep.varied if k != "seed"]
     frame = table.copy()
+    for k in keys:  # lists and mappings (e.g. hidden widths) group by their JSON text
+        frame[k] = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in frame[k]]
     if metric not in frame:
         frame[metric] = np.nan
     frame["_ok"] = frame["status"] == "completed"
@@ -666,10 +669,11 @@ def sweep_figures(
 
 # ---- the command line's view ------------------------------------------------------------------
 class ProgressBar:
-    """A rich progress bar for :func:`run_sweep`: ``with ProgressBar(title) as bar:
-    run_sweep(..., progress=bar)``."""
+    """A rich progress bar for :func:`run_sweep` (on ``console``, default stderr):
+    ``with ProgressBar() as bar: run_sweep(..., progress=bar)``."""
 
-    def __init__(self, title: str = "sweep") -> None:
+    def __init__(self, title: str = "sweep", console: Any = None) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
@@ -677,6 +681,7 @@ class ProgressBar:
             BarColumn(),
             TextColumn("{task.fields[line]}"),
             TimeElapsedColumn(),
+            console=console or Console(stderr=True),
         )
         self._task = self._progress.add_task(title, total=None, line="")
 
@@ -689,9 +694,7 @@ class ProgressBar:
 
     def __call__(self, counts: Counts) -> None:
         self._progress.update(
-            self._task,
-            total=counts.total,
-            completed=counts.done + counts.failed,
+            self._task, total=counts.total, completed=counts.done + counts.failed,
             line=counts.line(),
         )
 

@@ -48,7 +48,7 @@ def _digits_mlp(
     return System(
         architecture=MLP(width=width, depth=depth),
         data=Digits(n_train=n_train, n_test=0),
-        objective=objective,  # type: ignore[arg-type]
+        objective=objective,
         learning_rule=rule,
         seed=seed,
     )
@@ -193,10 +193,8 @@ class GradientFlowTime(Law):
     def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
         lrs = [0.32, 0.16, 0.08]
         _, width, examples = self._ladder(budget)
-        ev = self._evidence(
-            lrs, self._curves(ctx, lrs, width, examples), "Negative control: loss against τ, large η"
-        )
-        return ev
+        curves = self._curves(ctx, lrs, width, examples)
+        return self._evidence(lrs, curves, "Negative control: loss against τ, large η")
 
 
 # ---- linear scaling rule -------------------------------------------------------------------
@@ -428,7 +426,7 @@ class CriticalBatchSize(Law):
                     np.array(
                         [
                             theory.first_crossing(
-                                t["train_loss"].steps, t["train_loss"].values, self._TARGET
+                                t["train_loss"].steps, t["train_loss"].array(), self._TARGET
                             )
                             if t.status == "completed"
                             else math.inf
