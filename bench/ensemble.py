@@ -1,4 +1,4 @@
-"""Throughput of 32 small MLPs trained as one vmap ensemble vs one by one.
+"""Throughput of 32 small MLPs trained as one vectorized ensemble vs one by one.
 
 Both sides train the same 32 systems (digits, MLP 64-64-64-10, SGD, batch 64; the members
 differ in seed and learning rate) with the same ``loss`` probe schedule, in this process,
@@ -70,7 +70,7 @@ def main() -> None:
         f"{updates / best_single:8.0f} updates/s"
     )
     print(
-        f"vmap ensemble (train_ensemble):      {best_ensemble:7.2f} s  "
+        f"vectorized ensemble (train_ensemble): {best_ensemble:6.2f} s  "
         f"{updates / best_ensemble:8.0f} updates/s"
     )
     print(f"ratio (one by one / ensemble):       {best_single / best_ensemble:7.2f}x")

@@ -103,6 +103,7 @@ class Sweep(BaseModel):
         from learnmech.probes import make_probes
 
         make_probes(self.probes)  # unknown probe names fail here
+        self.trials()  # so do unknown field paths and invalid values
         return self
 
     # ---- reading --------------------------------------------------------------------

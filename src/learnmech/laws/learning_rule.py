@@ -468,36 +468,31 @@ class CriticalBatchSize(Law):
             miss = abs(math.log2(fit.b_crit / b_simple))
         else:
             fit, miss = theory.ParetoFit(math.nan, math.nan, math.nan), math.nan
-        fig = Figure(
+        pareto = Figure(
             title, "examples to target E = B·S", "steps to target S", xscale="log", yscale="log"
         )
-        fig.curves.append(
-            Curve(
-                "measured Pareto front", (b * s)[ok].tolist(), s[ok].tolist(), "measured", "front"
-            )
+        by_batch = Figure(
+            f"{title}: steps against batch size", "batch size B", "steps to target S",
+            xscale="log", yscale="log",
         )
+        pareto.curves.append(
+            Curve("measured", (b * s)[ok].tolist(), s[ok].tolist(), "measured", "front")
+        )
+        by_batch.curves.append(Curve("measured", b[ok].tolist(), s[ok].tolist(), "measured",
+                                     "front"))
         dense = np.geomspace(b.min() / 2, b.max() * 2, 60)
         if math.isfinite(fit.s_min):
-            predicted = theory.steps_to_target(dense, fit.s_min, b_simple)
-            fig.curves.append(
-                Curve(
-                    f"hyperbola with B_simple = {b_simple:.0f}",
-                    (dense * predicted).tolist(),
-                    predicted.tolist(),
-                    "theory",
-                    "prediction",
+            for label, b_crit, group in (
+                (f"S_min(1 + B_simple/B), B_simple = {b_simple:.0f}", b_simple, "prediction"),
+                (f"fit, B_crit = {fit.b_crit:.0f}", fit.b_crit, "fit"),
+            ):
+                steps = theory.steps_to_target(dense, fit.s_min, b_crit)
+                pareto.curves.append(
+                    Curve(label, (dense * steps).tolist(), steps.tolist(), "theory", group)
                 )
-            )
-            fitted = theory.steps_to_target(dense, fit.s_min, fit.b_crit)
-            fig.curves.append(
-                Curve(
-                    f"fitted B_crit = {fit.b_crit:.0f}",
-                    (dense * fitted).tolist(),
-                    fitted.tolist(),
-                    "theory",
-                    "fit",
+                by_batch.curves.append(
+                    Curve(label, dense.tolist(), steps.tolist(), "theory", group)
                 )
-            )
         criteria = [
             Criterion("|log₂(B_crit fitted / B_simple)|", miss, math.log2(self._FACTOR)),
             Criterion("RMS residual of log S about the hyperbola", fit.rms_log, self._RMS),
@@ -515,7 +510,7 @@ class CriticalBatchSize(Law):
             f"; fitted S_min = {fit.s_min:.3g}, B_crit = {fit.b_crit:.3g}; "
             f"B_simple = {b_simple:.3g}"
         )
-        return Evidence(criteria, [fig], notes=notes)
+        return Evidence(criteria, [pareto, by_batch], notes=notes)
 
     def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
         batches, lrs, width, seeds = self._setup(budget)
