@@ -104,13 +104,9 @@ class _Member:
         self.reference = math.inf
 
     def lr_of(self) -> dict[str, float]:
-        """Learning rate of every parameter, by name (as :func:`make_optimizer` sets it)."""
-        lr = self.system.learning_rule.lr
-        out = {}
-        for i, p in enumerate(self.plan):
-            out[f"layers.{i}.weight"] = lr * p.lr_mult
-            out[f"layers.{i}.bias"] = lr * p.bias_lr_mult
-        return out
+        """Learning rate of every parameter, by name, as its torch optimizer has it."""
+        by_id = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
+        return {name: by_id[id(p)] for name, p in self.model.named_parameters()}
 
 
 def _check_compatible(systems: Sequence[System]) -> None:
