@@ -7,6 +7,7 @@ nothing to the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -363,6 +364,69 @@ def report(
         raise InputError("store", str(run_store.path), "a store holding law verdicts "
                          "(run `learnmech check` first)")
     out.print(f"report written to {write_report(verdicts, path)}")
+
+
+@app.command()
+def sweep(
+    path: Annotated[Path, typer.Argument(
+        help="Sweep file (.yaml): base, grid, zip, seeds, probes, schedule.")],
+    backend: Annotated[str, typer.Option(help="local (a process pool) | ray")] = "local",
+    workers: Annotated[int | None, typer.Option(
+        help="Processes (local) or CPUs of a local Ray instance; default: all CPUs.")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Address of a running Ray cluster (--backend ray).")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs each Ray task asks for.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs each Ray task asks for.")] = 0.0,
+    ensemble: Annotated[bool, typer.Option(
+        help="Train trials that differ only in seed, lr or init scale as one vectorized "
+             "ensemble.")] = True,
+    show: Annotated[bool, typer.Option(
+        "--show", help="Show what the store holds for the sweep; train nothing.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the sweep's HTML page here.")] = None,
+    metric: Annotated[str, typer.Option(
+        help="Column shown and plotted (final value of a scalar observable).")] = (
+        "final_train_loss"),
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a sweep (resuming: stored trials are not trained again), then show its results."""
+    from learnmech import sweep as sweeps
+
+    spec = sweeps.Sweep.load(path)
+    run_store = _existing(store) if show else Store(store)
+    if not show:
+        if backend not in ("local", "ray"):
+            raise InputError("backend", backend, "'local' or 'ray'")
+        bar = sweeps.ProgressBar(path.name, err) if sys.stderr.isatty() else None
+        try:
+            with bar or contextlib.nullcontext():
+                result = sweeps.run_sweep(
+                    spec, run_store, backend=backend, workers=workers,  # type: ignore[arg-type]
+                    address=address, cpus_per_trial=cpus_per_trial,
+                    gpus_per_trial=gpus_per_trial, ensemble=ensemble, progress=bar)
+        except KeyboardInterrupt:
+            err.print("interrupted: finished trials are stored; run the same command again "
+                      "to resume")
+            raise typer.Exit(130) from None
+        err.print(result.counts.line() + f" ({result.counts.reused} reused, "
+                  f"{result.seconds:.1f} s)")
+        for run_id, error in result.errors.items():
+            err.print(f"[red]failed[/] {run_id}: {error}", soft_wrap=True)
+    table = sweeps.aggregate(spec, sweeps.summary(spec, run_store), metric)
+    if as_json:
+        _print_json({"metric": metric, "rows": table.to_dict(orient="records")})
+    else:  # short column names; status columns only where some trial has that status
+        counts = ("completed", "diverged", "failed", "pending", "running")
+        table = table.drop(columns=[c for c in counts if not table[c].any()])
+        table.columns = [str(c).split(".")[-1] for c in table.columns]
+        shown = Table(*table.columns, title=f"{metric}, mean over seeds")
+        for row in sweeps.iter_rows(table):
+            shown.add_row(*row)
+        out.print(shown)
+    if report is not None:
+        from learnmech.report.sweep import write_sweep_report
+
+        err.print(f"sweep page written to {write_sweep_report(spec, run_store, report, metric)}")
 
 
 def main() -> None:

@@ -179,14 +179,39 @@ class Store:
     def _reusable(
         self, system: System, probes: list[str], schedule: Schedule
     ) -> Trajectory | None:
+        if not self.finished(system, probes, schedule):
+            return None
+        return self.load(system.run_id)
+
+    def finished(self, system: System, probes: Sequence[str], schedule: Schedule) -> bool:
+        """Whether a finished run (``completed`` or ``diverged``) of ``system`` with the
+        same schedule and at least ``probes`` is stored, so :meth:`run` would reuse it."""
         row = self.conn.execute(
             "SELECT status, probes, schedule FROM runs WHERE run_id=?", (system.run_id,)
         ).fetchone()
         if row is None or row[0] not in ("completed", "diverged"):
-            return None
-        if not set(probes) <= set(json.loads(row[1])) or json.loads(row[2]) != asdict(schedule):
-            return None
-        return self.load(system.run_id)
+            return False
+        return set(probes) <= set(json.loads(row[1])) and json.loads(row[2]) == asdict(schedule)
+
+    def save(self, traj: Trajectory, probes: Sequence[str], schedule: Schedule) -> None:
+        """Store a trajectory trained elsewhere (a sweep worker, an ensemble) with the probe
+        names and schedule it was measured with, replacing any earlier run of its system."""
+        system = traj.system
+        with self._tx() as c:
+            c.execute("DELETE FROM observables WHERE run_id=?", (system.run_id,))
+            c.execute(
+                "INSERT OR REPLACE INTO runs (run_id, spec, status, probes, schedule, started, "
+                "versions) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (
+                    system.run_id,
+                    system.canonical_json(),
+                    json.dumps(sorted(set(probes))),
+                    json.dumps(asdict(schedule)),
+                    time.time() - traj.seconds,
+                    json.dumps(library_versions()),
+                ),
+            )
+        self._save(traj)
 
     def _save(self, traj: Trajectory) -> None:
         with self._tx() as c:

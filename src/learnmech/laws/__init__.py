@@ -29,6 +29,7 @@ def _load_all() -> None:
         initialization,
         kernel_regression,
         lazy,
+        learning_rule,
         stability,
         transfer,
     )

@@ -15,6 +15,7 @@ from learnmech.probes.basic import (
     ModeStrengths,
     WeightSingularValues,
 )
+from learnmech.probes.noise import GradientNoiseScale
 from learnmech.probes.registry import PROBES, make_probe, make_probes, register_probe
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Accuracy",
     "Balancedness",
     "EndToEndSingularValues",
+    "GradientNoiseScale",
     "Loss",
     "ModeStrengths",
     "WeightSingularValues",

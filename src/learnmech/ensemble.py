@@ -1,0 +1,538 @@
+"""Vectorized ensembles: several runs of one shape trained together as one model.
+
+Runs that differ only in ``seed``, ``learning_rule.lr`` and ``architecture.init_scale``
+have parameters of identical shapes and identical forward maps, so their ``E`` parameter
+sets can be stacked along a leading axis (one flat ``(E, P)`` tensor) and trained in one
+pass: a batched forward (batched matrix products for a learnmech ``Network``,
+``torch.func.vmap`` over ``functional_call`` for any other module), one backward pass
+of the summed member losses (members are independent, so each member's block of the
+gradient is its own gradient), and one vectorized optimizer step::
+
+    systems = [base.updated({"seed": s, "learning_rule.lr": lr}) for s, lr in grid]
+    trajectories = train_ensemble(systems, ["loss"], Schedule("log", 30))
+
+Each member keeps everything that makes it the same run as :func:`learnmech.train.train`
+would make: its own initial weights (from its seed, as :func:`~learnmech.train.initial_state`
+draws them), its own minibatch order (from the same generator, after initialization),
+its own learning rate, optimizer state and divergence test. The optimizers are written
+out functionally on the stacked tensors, following ``torch.optim.SGD`` and
+``torch.optim.AdamW`` operation by operation, so the numbers agree with one-by-one
+training up to floating-point rounding of batched kernels (tested against
+:func:`~learnmech.train.train`). Probes see each member as an ordinary
+:class:`~learnmech.models.Network` with a torch optimizer carrying its state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from learnmech.data import Dataset, load
+from learnmech.errors import InputError
+from learnmech.models import Network, build_model
+from learnmech.models.network import activation_fn
+from learnmech.probes import make_probes
+from learnmech.store import Store
+from learnmech.system import LearningRule, System
+from learnmech.train import (
+    ProbeState,
+    Schedule,
+    Series,
+    Trajectory,
+    _record,
+    make_optimizer,
+    objective,
+    resolve_device,
+    train,
+)
+
+#: The spec fields in which members of one ensemble may differ.
+VARYING = ("seed", "learning_rule.lr", "architecture.init_scale")
+
+
+def ensemble_key(system: System) -> str:
+    """Canonical JSON of ``system`` without the :data:`VARYING` fields: runs with equal
+    keys can train together as one ensemble."""
+    raw = system.model_dump(mode="json")
+    del raw["seed"]
+    del raw["learning_rule"]["lr"]
+    del raw["architecture"]["init_scale"]
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"))
+
+
+def group_ensembles(systems: Sequence[System], max_size: int = 64) -> list[list[System]]:
+    """Partition ``systems`` (order kept within a group) into ensembles of equal
+    :func:`ensemble_key`, each at most ``max_size`` members."""
+    if max_size < 1:
+        raise InputError("max_size", max_size, "a positive integer")
+    groups: dict[str, list[System]] = {}
+    for s in systems:
+        groups.setdefault(ensemble_key(s), []).append(s)
+    return [g[i : i + max_size] for g in groups.values() for i in range(0, len(g), max_size)]
+
+
+class _Member:
+    """One run of the ensemble: its spec, its network (for probes), optimizer and state."""
+
+    def __init__(self, system: System, data: Dataset, device: torch.device, dtype: torch.dtype):
+        self.system = system
+        gen = torch.Generator().manual_seed(system.seed)  # exactly as in initial_state
+        model, self.plan = build_model(
+            system.architecture,
+            data.d_in,
+            data.d_out,
+            system.learning_rule.optimizer,
+            generator=gen,
+        )
+        self.model: Network = model.to(device=device, dtype=dtype)
+        self.gen = gen
+        self.optimizer = make_optimizer(self.model, self.plan, system.learning_rule)
+        self.observables: dict[str, Series] = {}
+        self.order = torch.empty(0, dtype=torch.long)
+        self.cursor = data.x_train.shape[0]
+        self.status: Literal["completed", "diverged"] = "completed"
+        self.diverged_at: int | None = None
+        self.reason: str | None = None
+        self.reference = math.inf
+
+    def lr_of(self) -> dict[str, float]:
+        """Learning rate of every parameter, by name, as its torch optimizer has it."""
+        by_id = {id(p): g["lr"] for g in self.optimizer.param_groups for p in g["params"]}
+        return {name: by_id[id(p)] for name, p in self.model.named_parameters()}
+
+
+def _check_compatible(systems: Sequence[System]) -> None:
+    if not systems:
+        raise InputError("systems", [], "at least one system")
+    key = ensemble_key(systems[0])
+    for s in systems[1:]:
+        if ensemble_key(s) != key:
+            raise InputError(
+                "systems",
+                s.run_id,
+                f"systems that differ only in {', '.join(VARYING)} (see ensemble_key)",
+            )
+
+
+def train_ensemble(
+    systems: Sequence[System],
+    probes: Sequence[str] = (),
+    schedule: Schedule | None = None,
+    *,
+    divergence_factor: float = 1e4,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Trajectory]:
+    """Train ``systems`` together as one vectorized model; one trajectory per system.
+
+    Args:
+        systems: ``E`` systems that differ at most in :data:`VARYING`.
+        probes: names of the probes each member is measured with (fresh instances per
+            member, see :mod:`learnmech.probes`).
+        schedule: when to run them; default 100 log-spaced steps.
+        divergence_factor: as in :func:`learnmech.train.train`, per member.
+        progress: optional ``callback(steps_done, steps_total)``.
+
+    Returns:
+        Trajectories in the order of ``systems``, as :func:`learnmech.train.train` returns
+        them (trained ``model`` and ``data`` included). ``seconds`` is each member's share
+        (1/E) of the ensemble's wall time.
+    """
+    _check_compatible(systems)
+    start = time.perf_counter()
+    first = systems[0]
+    device = resolve_device(first.device)
+    dtype = torch.float64 if first.dtype == "float64" else torch.float32
+    data = load(first.data).to(device, dtype)
+    members = [_Member(s, data, device, dtype) for s in systems]
+    rule = first.learning_rule
+    loss_fn = objective(first, data)
+    total = rule.steps
+    vectorized = [name for name in probes if name in _VECTORIZED]
+    instruments = [make_probes([p for p in probes if p not in _VECTORIZED]) for _ in members]
+    probe_steps = set((schedule or Schedule()).steps(total)) if probes else set()
+    states = [ProbeState(0, m.model, data, loss_fn, m.system, m.plan, m.optimizer) for m in members]
+    for insts, state in zip(instruments, states, strict=True):
+        for probe in insts:
+            begin = getattr(probe, "start", None)
+            if begin is not None:
+                begin(state)
+
+    template = members[0].model
+    layout = _Layout(template)
+    params = torch.stack([layout.flatten(dict(m.model.named_parameters())) for m in members])
+    lrs = torch.stack([layout.flatten_values(m.lr_of()) for m in members]).to(dtype)
+    opt = _FunctionalOptimizer(rule, params, lrs)
+
+    forward = stacked_forward(template, layout)
+    stacked_loss = stacked_objective(first, data)
+
+    x, y = data.x_train, data.y_train
+    n = x.shape[0]
+    batch = rule.batch_size if rule.batch_size and rule.batch_size < n else None
+    alive = torch.ones(len(members), dtype=torch.bool, device=device)
+    tick = max(total // 100, 1)
+    step = 0
+    for step in range(total + 1):
+        if step in probe_steps:
+            finite = torch.isfinite(params).all(1).tolist()
+            for k, m in enumerate(members):
+                if m.status == "completed" and not finite[k]:  # as train: no probes on NaNs
+                    m.status, m.diverged_at, m.reason = "diverged", step, "non-finite parameters"
+                    alive[k] = False
+            for name in vectorized:
+                _record_stacked(
+                    _VECTORIZED[name](forward, params, data, stacked_loss), members, step
+                )
+            for k, m in enumerate(members):
+                if m.status == "completed" and instruments[k]:
+                    _sync(m, k, params, opt, layout)
+                    states[k].step = step
+                    _record(instruments[k], states[k], m.observables)
+        if step == total or not bool(alive.any()):
+            break
+        if batch is None:
+            xb, yb = x, y
+        else:
+            idx = torch.stack([_next_batch(m, n, batch, device) for m in members])
+            xb, yb = x[idx], y[idx]
+        leaf = params.requires_grad_()
+        losses = stacked_loss(forward(leaf, xb), yb)  # (E,)
+        # members are independent: the gradient of the sum is each member's own gradient
+        (grads,) = torch.autograd.grad(losses.sum(), leaf)  # (E, P)
+        params = params.detach()
+        for k, (m, value) in enumerate(zip(members, losses.detach().tolist(), strict=True)):
+            if m.status != "completed":
+                continue
+            if step == 0:
+                m.reference = divergence_factor * max(abs(value), 1e-12)
+            if not math.isfinite(value) or value > m.reference:
+                m.status, m.diverged_at = "diverged", step
+                m.reason = (
+                    "non-finite loss"
+                    if not math.isfinite(value)
+                    else (f"loss {value:.3g} above {divergence_factor:g}× the initial loss")
+                )
+                alive[k] = False
+        params = opt.step(params, grads, alive)
+        if progress is not None and (step + 1) % tick == 0:
+            progress(step + 1, total)
+    seconds = (time.perf_counter() - start) / len(members)
+    out = []
+    for k, m in enumerate(members):
+        _sync(m, k, params, opt, layout)
+        m.optimizer.zero_grad(set_to_none=True)
+        out.append(
+            Trajectory(
+                system=m.system,
+                status=m.status,
+                steps_done=m.diverged_at if m.diverged_at is not None else step,
+                observables=m.observables,
+                seconds=seconds,
+                diverged_at=m.diverged_at,
+                reason=m.reason,
+                model=m.model,
+                data=data,
+            )
+        )
+    return out
+
+
+def stacked_forward(
+    template: nn.Module, layout: _Layout, generic: bool = False
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``forward(params, x)``: the outputs ``(E, B, d_out)`` of every member.
+
+    ``params`` is ``(E, P)`` (see :class:`_Layout`); ``x`` is ``(E, B, d_in)`` (one
+    minibatch per member) or ``(B, d_in)`` (shared). A learnmech :class:`Network` runs as
+    batched matrix products, layer by layer in the order of :meth:`Network.forward`; any
+    other module (or ``generic=True``) runs through ``torch.func.vmap`` over
+    ``functional_call`` (slower for small models: per-call transform overhead).
+    """
+    if isinstance(template, Network) and not generic:
+        net = template
+        phi, last = activation_fn(net.activation), len(net.layers) - 1
+
+        def network_forward(params: Tensor, x: Tensor) -> Tensor:
+            named = layout.unflatten_stacked(params)
+            for i, m in enumerate(net.multipliers):
+                w = named[f"layers.{i}.weight"]  # (E, out, in)
+                x = torch.matmul(x, w.transpose(1, 2))
+                if m != 1.0:
+                    x = x * m
+                bias = named.get(f"layers.{i}.bias")
+                if bias is not None:
+                    x = x + bias[:, None, :]
+                if i < last:
+                    x = phi(x)
+            return x
+
+        return network_forward
+
+    def member(flat: Tensor, x: Tensor) -> Tensor:
+        return functional_call(template, layout.unflatten(flat), (x,))
+
+    shared, own = vmap(member, in_dims=(0, None)), vmap(member, in_dims=(0, 0))
+    return lambda params, x: shared(params, x) if x.ndim == 2 else own(params, x)
+
+
+def stacked_objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor], Tensor]:
+    """``loss(outputs, y) -> (E,)``: the system's objective (:func:`learnmech.train.objective`)
+    for each member, from outputs ``(E, B, d_out)`` and targets ``(E, B, ...)`` or shared
+    ``(B, ...)``."""
+
+    def per_member(y: Tensor, members: int, item_dims: int) -> Tensor:
+        """``y`` with a leading member axis (expanded when shared by all members)."""
+        return y if y.ndim == item_dims + 2 else y.expand(members, *y.shape)
+
+    if system.objective == "cross_entropy":
+
+        def cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+            labels = per_member(y, out.shape[0], 0)
+            per = F.cross_entropy(out.flatten(0, 1), labels.flatten(0, 1), reduction="none")
+            return per.view(out.shape[:2]).mean(1)
+
+        return cross_entropy
+
+    def mse(out: Tensor, y: Tensor) -> Tensor:
+        target = data.targets(y) if data.task == "classification" else y
+        diff = out - per_member(target, out.shape[0], 1)
+        return 0.5 * diff.pow(2).sum((1, 2)) / out.shape[1]
+
+    return mse
+
+
+def _stacked_loss(
+    forward: _Forward, params: Tensor, data: Dataset, loss: _LossFn
+) -> dict[str, Tensor]:
+    """The ``loss`` probe (:class:`learnmech.probes.Loss`) for every member at once."""
+    with torch.no_grad():
+        out = {"train_loss": loss(forward(params, data.x_train), data.y_train)}
+        if data.x_test.shape[0]:
+            out["test_loss"] = loss(forward(params, data.x_test), data.y_test)
+    return out
+
+
+def _stacked_accuracy(
+    forward: _Forward, params: Tensor, data: Dataset, loss: _LossFn
+) -> dict[str, Tensor]:
+    """The ``accuracy`` probe (:class:`learnmech.probes.Accuracy`) for every member."""
+    if data.task != "classification":
+        raise InputError("probe", "accuracy", "a classification data set")
+    out = {}
+    with torch.no_grad():
+        for split, x, y in (
+            ("train", data.x_train, data.y_train),
+            ("test", data.x_test, data.y_test),
+        ):
+            if x.shape[0]:
+                hits = forward(params, x).argmax(-1) == y
+                out[f"{split}_accuracy"] = hits.double().mean(-1)
+    return out
+
+
+_Forward = Callable[[Tensor, Tensor], Tensor]
+_LossFn = Callable[[Tensor, Tensor], Tensor]
+
+#: Probes measured for all members in one vectorized call (same values as the probe).
+_VECTORIZED: dict[str, Callable[[_Forward, Tensor, Dataset, _LossFn], dict[str, Tensor]]] = {
+    "loss": _stacked_loss,
+    "accuracy": _stacked_accuracy,
+}
+
+
+def _record_stacked(values: dict[str, Tensor], members: list[_Member], step: int) -> None:
+    """Append member ``k``'s entry of each ``(E,)`` observable to its series."""
+    for name, v in values.items():
+        for m, value in zip(members, v.tolist(), strict=True):
+            if m.status == "completed":
+                series = m.observables.setdefault(name, Series())
+                series.steps.append(step)
+                series.values.append(float(value))
+
+
+def _next_batch(m: _Member, n: int, batch: int, device: torch.device) -> Tensor:
+    """The member's next minibatch indices, drawn exactly as :func:`train` draws them."""
+    if m.cursor + batch > n:
+        m.order, m.cursor = torch.randperm(n, generator=m.gen).to(device), 0
+    idx = m.order[m.cursor : m.cursor + batch]
+    m.cursor += batch
+    return idx
+
+
+class _Layout:
+    """Where each parameter of a network lives in one flat vector of length ``P``.
+
+    Stacking the flat vectors of ``E`` members gives one ``(E, P)`` tensor: the forward
+    pass sees views shaped like the parameters, the optimizer a handful of whole-tensor
+    operations, whatever the number of layers.
+    """
+
+    def __init__(self, model: Network) -> None:
+        self.entries: list[tuple[str, int, int, torch.Size]] = []
+        offset = 0
+        for name, p in model.named_parameters():
+            self.entries.append((name, offset, offset + p.numel(), p.shape))
+            offset += p.numel()
+
+    def flatten(self, tensors: dict[str, Tensor]) -> Tensor:
+        """``(P,)``: the named tensors concatenated (detached)."""
+        return torch.cat([tensors[name].detach().reshape(-1) for name, *_ in self.entries])
+
+    def flatten_values(self, values: dict[str, float]) -> Tensor:
+        """``(P,)`` float64: one value per parameter tensor, repeated over its entries."""
+        return torch.cat(
+            [
+                torch.full((b - a,), values[name], dtype=torch.float64)
+                for name, a, b, _ in self.entries
+            ]
+        )
+
+    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
+        """Views of ``flat`` (``(P,)``) shaped like the named parameters."""
+        return {name: flat[a:b].view(shape) for name, a, b, shape in self.entries}
+
+    def unflatten_stacked(self, flat: Tensor) -> dict[str, Tensor]:
+        """Views of ``flat`` (``(E, P)``) shaped ``(E, *shape)`` for each parameter."""
+        return {
+            name: flat[:, a:b].view(flat.shape[0], *shape) for name, a, b, shape in self.entries
+        }
+
+
+def _sync(m: _Member, k: int, params: Tensor, opt: _FunctionalOptimizer, layout: _Layout) -> None:
+    """Copy member ``k``'s parameters and optimizer state into its network and optimizer."""
+    named = dict(m.model.named_parameters())
+    with torch.no_grad():
+        for name, value in layout.unflatten(params[k]).items():
+            named[name].copy_(value)
+    for name, a, b, shape in layout.entries:
+        m.optimizer.state[named[name]] = opt.member_state(k, a, b, shape)
+
+
+class _FunctionalOptimizer:
+    """SGD (with momentum, Nesterov, L2 weight decay) and AdamW on ``(E, P)`` tensors.
+
+    ``lrs`` is the ``(E, P)`` learning rate of every member and entry (the member's lr
+    times the layer's multiplier, computed in float64, cast to the parameters' dtype).
+    Members with ``alive[k] = False`` keep their parameters and state unchanged. The
+    update rules are those of ``torch.optim.SGD`` / ``torch.optim.AdamW`` (single-tensor
+    implementations), written for a leading ensemble axis.
+    """
+
+    def __init__(self, rule: LearningRule, params: Tensor, lrs: Tensor) -> None:
+        self.rule = rule
+        self.lrs = lrs
+        self.steps = 0
+        self.adam = rule.optimizer == "adam"
+        self.momentum = rule.momentum if rule.optimizer == "momentum" else 0.0
+        self.state: dict[str, Tensor] = {}
+        if self.adam:
+            self.decay = 1 - lrs * rule.weight_decay
+
+    def step(self, params: Tensor, grads: Tensor, alive: Tensor) -> Tensor:
+        self.steps += 1
+        new_p, new_state = self._adamw(params, grads) if self.adam else self._sgd(params, grads)
+        if bool(alive.all()):
+            self.state = new_state
+            return new_p
+        self.state = {
+            key: torch.where(_broadcast(alive, value), value, self.state[key])
+            if key in self.state
+            else value
+            for key, value in new_state.items()
+        }
+        return torch.where(alive[:, None], new_p, params)
+
+    def _sgd(self, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        wd, mom = self.rule.weight_decay, self.momentum
+        d = g + wd * p if wd != 0 else g
+        state: dict[str, Tensor] = {}
+        if mom != 0:
+            buf = self.state.get("momentum_buffer")
+            buf = d.clone() if buf is None else buf * mom + d
+            state["momentum_buffer"] = buf
+            d = d + mom * buf if self.rule.nesterov else buf
+        return p - self.lrs * d, state
+
+    def _adamw(self, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        beta1, beta2 = self.rule.betas
+        exp_avg = self.state.get("exp_avg", torch.zeros_like(p))
+        exp_avg_sq = self.state.get("exp_avg_sq", torch.zeros_like(p))
+        step = self.state.get("step", torch.zeros(p.shape[0], dtype=torch.float32, device=p.device))
+        if self.rule.weight_decay != 0:
+            p = p * self.decay
+        exp_avg = exp_avg.lerp(g, 1 - beta1)
+        exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * g * g
+        # every member still training has taken the same number of steps
+        bias_correction1 = 1 - beta1**self.steps
+        bias_correction2_sqrt = (1 - beta2**self.steps) ** 0.5
+        denom = exp_avg_sq.sqrt() / bias_correction2_sqrt + self.rule.eps
+        p = p - (self.lrs / bias_correction1) * exp_avg / denom
+        return p, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq, "step": step + 1}
+
+    def member_state(self, k: int, a: int, b: int, shape: torch.Size) -> dict[str, Tensor]:
+        """Member ``k``'s state of the parameter at entries ``a:b``, in ``torch.optim``'s
+        format (a scalar ``step``, tensors shaped like the parameter)."""
+        return {
+            key: value[k].clone() if key == "step" else value[k, a:b].reshape(shape).clone()
+            for key, value in self.state.items()
+        }
+
+
+def _broadcast(v: Tensor, like: Tensor) -> Tensor:
+    """An ``(E,)`` tensor reshaped to ``(E, 1, ..., 1)`` to broadcast against ``like``."""
+    return v.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def run_ensembles(
+    systems: Sequence[System],
+    probes: Sequence[str] = ("loss",),
+    schedule: Schedule | None = None,
+    *,
+    store: Store | None = None,
+    fresh: bool = False,
+    max_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Trajectory]:
+    """Trajectories of ``systems`` (in order), training compatible ones together.
+
+    With a ``store``, finished runs are read back (unless ``fresh``) and new ones are
+    saved as each ensemble finishes, exactly as :meth:`learnmech.store.Store.run` would
+    store them one by one. ``progress(done, total)`` counts trained steps over all
+    ensembles.
+    """
+    schedule = schedule or Schedule()
+    out: dict[str, Trajectory] = {}
+    todo: list[System] = []
+    for s in systems:
+        if store is not None and not fresh and store.finished(s, probes, schedule):
+            out[s.run_id] = store.load(s.run_id)
+        elif s.run_id not in {t.run_id for t in todo}:
+            todo.append(s)
+    groups = group_ensembles(todo, max_size)
+    total = sum(g[0].learning_rule.steps for g in groups)
+    done = 0
+    for group in groups:
+        steps = group[0].learning_rule.steps
+
+        def report(k: int, _: int, offset: int = done) -> None:
+            if progress is not None:
+                progress(offset + k, total)
+
+        if len(group) == 1:  # the plain trainer: no vectorization overhead
+            trajs = [train(group[0], make_probes(probes), schedule, progress=report)]
+        else:
+            trajs = train_ensemble(group, probes, schedule, progress=report)
+        for traj in trajs:
+            if store is not None:
+                store.save(traj, probes, schedule)
+            out[traj.run_id] = traj
+        done += steps
+    return [out[s.run_id] for s in systems]

@@ -1,0 +1,72 @@
+"""Batch-size theory: scaling rules, the Pareto hyperbola fit, steps to a target."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from learnmech.errors import InputError
+from learnmech.system import LearningRule
+from learnmech.theory.batch_size import (
+    first_crossing,
+    fit_pareto,
+    scaled_rule,
+    steps_to_target,
+)
+
+
+def test_linear_and_square_root_rules() -> None:
+    sgd = LearningRule(optimizer="sgd", lr=0.02, batch_size=4, steps=400)
+    lin = scaled_rule(sgd, 8, "linear")
+    assert (lin.lr, lin.batch_size, lin.steps) == (pytest.approx(0.16), 32, 50)
+    adam = LearningRule(
+        optimizer="adam", lr=1e-3, batch_size=2, steps=100, betas=(0.99, 0.999), eps=1e-8
+    )
+    sq = scaled_rule(adam, 4, "sqrt")
+    assert sq.lr == pytest.approx(2e-3) and sq.batch_size == 8 and sq.steps == 25
+    assert sq.betas == pytest.approx((0.96, 0.996)) and sq.eps == pytest.approx(5e-9)
+    # examples seen are preserved
+    assert sq.batch_size * sq.steps == adam.batch_size * adam.steps
+    with pytest.raises(InputError):
+        scaled_rule(adam, 200, "sqrt")  # 1 − 200·0.01 < 0: no valid β₁
+    with pytest.raises(InputError):
+        scaled_rule(LearningRule(optimizer="gd"), 2, "linear")
+
+
+@pytest.mark.parametrize(("s_min", "b_crit"), [(12.0, 150.0), (3.0, 7.0), (40.0, 2000.0)])
+def test_fit_recovers_an_exact_hyperbola(s_min: float, b_crit: float) -> None:
+    batch = np.array([2, 4, 8, 16, 32, 64, 128, 256, 512], dtype=float)
+    fit = fit_pareto(batch, steps_to_target(batch, s_min, b_crit))
+    assert fit.s_min == pytest.approx(s_min, rel=1e-5)
+    assert fit.b_crit == pytest.approx(b_crit, rel=1e-5)
+    assert fit.rms_log < 1e-6
+    assert fit.e_min == pytest.approx(s_min * b_crit, rel=1e-5)
+    # the hyperbola (S/S_min − 1)(E/E_min − 1) = 1 holds on its points
+    s = steps_to_target(batch, s_min, b_crit)
+    np.testing.assert_allclose((s / s_min - 1) * (batch * s / (s_min * b_crit) - 1), 1.0)
+
+
+def test_fit_against_a_brute_force_grid() -> None:
+    """Noisy data: the fit's loss is no worse than a fine 2-D grid search's."""
+    rng = np.random.default_rng(0)
+    batch = np.geomspace(4, 512, 8)
+    steps = steps_to_target(batch, 10.0, 100.0) * np.exp(rng.normal(0, 0.1, batch.size))
+    fit = fit_pareto(batch, steps)
+
+    def loss(s_min: float, b_crit: float) -> float:
+        return float(np.sum((np.log(steps) - np.log(steps_to_target(batch, s_min, b_crit))) ** 2))
+
+    grid = min(loss(s, b) for s in np.geomspace(5, 20, 300) for b in np.geomspace(30, 300, 300))
+    assert loss(fit.s_min, fit.b_crit) <= grid + 1e-9
+    assert fit.rms_log == pytest.approx(math.sqrt(loss(fit.s_min, fit.b_crit) / batch.size))
+
+
+def test_first_crossing_interpolates_log_loss() -> None:
+    steps = [0, 10, 20, 30]
+    values = [1.0, 0.5, 0.25, 0.125]  # log-linear: reaches 0.3536 at step 15
+    assert first_crossing(steps, values, 0.5**1.5) == pytest.approx(15.0)
+    assert first_crossing(steps, values, 2.0) == 0.0
+    assert first_crossing(steps, values, 0.01) == math.inf
+    assert first_crossing(steps, [1.0, math.nan, 0.1, 0.1], 0.2) == pytest.approx(20.0)
