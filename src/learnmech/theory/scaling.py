@@ -708,3 +708,20 @@ def compute_optimal(f: Fit, compute: Any, flops_per_param_token: float = 6.0
         n_opt[i] = np.exp(res.x)
     d_opt = cs / (flops_per_param_token * n_opt)
     return n_opt, d_opt
+
+
+# ---- predicted exponents ----------------------------------------------------------------
+
+
+def linear_scaling_exponent(a: float, b: float) -> float:
+    """Exponent of the noiseless learning curve of linear (kernel) regression.
+
+    With covariance eigenvalues ``λ_k ∝ k^−b`` and target power per eigenmode
+    ``λ_k β_k² ∝ k^−a``, ridgeless regression on ``n`` samples has test error
+    ``∝ n^−min(a−1, 2b)`` (Bordelon et al. 2020; Spigler et al. 2020), and a linear
+    random-feature model with ``N`` features and unlimited data has error ``∝ N^−(a−1)``
+    in the same source-limited regime ``a − 1 < 2b`` (Maloney et al. 2022). Outside
+    ``a > 1`` (e.g. a flat spectrum, ``a = b = 0``) there is no power law and the value
+    returned is only the formula's.
+    """
+    return min(a - 1.0, 2.0 * b)
