@@ -24,8 +24,10 @@ from learnmech.laws.base import (
 
 def _load_all() -> None:
     """Import every law module (each registers its laws on import)."""
-    from learnmech.laws import dln  # noqa: F401
-    from learnmech.laws import scaling  # noqa: F401
+    from learnmech.laws import (  # noqa: F401
+        dln,
+        scaling,
+    )
 
 
 __all__ = [
