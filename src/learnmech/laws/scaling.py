@@ -92,7 +92,8 @@ def _linear_evidence(budget: Budget, tasks: list[tuple[float, float]], seed0: in
               for axis, label in (("data", "samples n"), ("model", "random features N"))}
     compare = Figure(f"{title}: measured vs predicted exponents", "predicted α = min(a−1, 2b)",
                      "measured α", hlines=[])
-    predicted_all, measured_all = [], {"data": [], "model": []}
+    predicted_all: list[float] = []
+    measured_all: dict[str, list[float]] = {"data": [], "model": []}
     with threadpool_limits(1, "blas"):  # small dense algebra: threads only contend
         for a, b in tasks:
             runs = [_linear_curves(m, a, b, sizes, seed0 + s) for s in range(seeds)]
