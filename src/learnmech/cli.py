@@ -309,7 +309,7 @@ def fit(
     reduce: Annotated[str, typer.Option(help="Store runs: final | min (early stopping).")
                       ] = "final",
     where: Annotated[str | None, typer.Option(
-        help="Store runs: a pandas query on the run table, e.g. \"`data.name` == 'digits'\".")
+        help="Store runs: a pandas query on the run table, e.g. '`data.name` == \"digits\"'.")
                      ] = None,
     drop_highest: Annotated[int, typer.Option(
         help="Leave out this many runs with the highest loss (outliers).")] = 0,
