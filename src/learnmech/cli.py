@@ -429,6 +429,56 @@ def sweep(
         err.print(f"sweep page written to {write_sweep_report(spec, run_store, report, metric)}")
 
 
+@app.command()
+def fit(
+    source: Annotated[Path, typer.Argument(
+        help="A CSV of runs (columns N, D or C, loss) or a run store (.sqlite).")],
+    law: Annotated[str, typer.Option(
+        help="chinchilla | kaplan | quanta | power_law | broken_power_law")] = "chinchilla",
+    metric: Annotated[str, typer.Option(help="Store runs: the observable used as loss.")
+                      ] = "test_loss",
+    reduce: Annotated[str, typer.Option(help="Store runs: final | min (early stopping).")
+                      ] = "final",
+    where: Annotated[str | None, typer.Option(
+        help="Store runs: a pandas query on the run table, e.g. '`data.name` == \"digits\"'.")
+                     ] = None,
+    drop_highest: Annotated[int, typer.Option(
+        help="Leave out this many runs with the highest loss (outliers).")] = 0,
+    boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples.")] = 200,
+    level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    delta: Annotated[float, typer.Option(help="Huber threshold on log-loss residuals.")
+                     ] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    compute: Annotated[list[float] | None, typer.Option(
+        "--compute", help="FLOP budget C = 6ND for the compute-optimal allocation "
+        "(repeatable).")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write the fit's figure (PNG) here.")
+                    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit a scaling law to runs, with bootstrap intervals and compute-optimal allocation."""
+    from learnmech import fit as scaling_fit
+
+    if reduce not in ("final", "min"):
+        raise InputError("reduce", reduce, "'final' or 'min'")
+    if not 0 < level < 1:
+        raise InputError("level", level, "a confidence level strictly between 0 and 1")
+    data = scaling_fit.load_runs(source, metric, reduce, where)  # type: ignore[arg-type]
+    if drop_highest:
+        if not 0 < drop_highest < len(data):
+            raise InputError("drop_highest", drop_highest, f"between 0 and {len(data) - 1}")
+        data = data.nsmallest(len(data) - drop_highest, "loss")
+    summary, bootstrap = scaling_fit.fit_report(data, law, n_boot=boot, level=level, seed=seed,
+                                                delta=delta, compute=compute)
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(scaling_fit.format_report(summary), soft_wrap=True)
+    if plot is not None:
+        scaling_fit.plot_report(data, bootstrap, plot, level)
+        err.print(f"figure written to {plot}")
+
+
 def main() -> None:
     """Entry point: bad input exits with code 2 and one message."""
     try:

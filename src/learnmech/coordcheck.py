@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from learnmech.errors import InputError
-from learnmech.fit import default_loss, fit
+from learnmech.loop import default_loss, train_module
 from learnmech.laws.base import Curve, Figure
 from learnmech.param import ModulePlan, canonical_name
 
@@ -234,7 +234,7 @@ def _measure_width(
         before = recorder.measure(model, x)
         weights = {canonical_name(n): p.detach().clone()
                    for n, p in model.named_parameters() if p.ndim >= 2}
-        if fit(model, opt, lambda _: (x, y), steps, loss_fn).status == "diverged":
+        if train_module(model, opt, lambda _: (x, y), steps, loss_fn).status == "diverged":
             return None
         after = recorder.measure(model, x)
     finally:

@@ -30,6 +30,7 @@ def _load_all() -> None:
         kernel_regression,
         lazy,
         learning_rule,
+        scaling,
         stability,
         transfer,
     )

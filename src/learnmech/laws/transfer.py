@@ -22,7 +22,7 @@ from torch import nn
 
 from learnmech.coordcheck import CoordCheck, builtin_factory, verify_mup
 from learnmech.data import load
-from learnmech.fit import fit
+from learnmech.loop import train_module
 from learnmech.laws.base import (
     Budget,
     Criterion,
@@ -298,7 +298,7 @@ def _transformer_sweep(
                 parametrization, "adam", base_width=setup.widths[0],
                 generator=torch.Generator().manual_seed(setup.seed))
             model.to(device)
-            result = fit(model, plan.make_optimizer(model, 2.0**x),
+            result = train_module(model, plan.make_optimizer(model, 2.0**x),
                          lambda s: batches[s], setup.steps)
             if result.status == "completed":
                 losses[i, j] = float(np.mean(result.losses[1:]))
@@ -367,7 +367,7 @@ class DepthTransfer(Law):
                 model, plan = res_mlp(data.d_in, data.d_out, setup.width, depth, "sp", "adam",
                                       depth_rule=rule, generator=torch.Generator().manual_seed(0))
                 model.to(device)
-                result = fit(model, plan.make_optimizer(model, 2.0**lr), lambda _: (x, y),
+                result = train_module(model, plan.make_optimizer(model, 2.0**lr), lambda _: (x, y),
                              setup.steps)
                 if result.status == "completed":
                     losses[i, j] = float(np.mean(result.losses[1:]))

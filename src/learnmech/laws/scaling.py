@@ -1,0 +1,616 @@
+"""Simple empirical laws: neural scaling laws and where their exponents come from.
+
+* ``scaling-exponent-linear``: in linear and random-feature regression the exponents of
+  the learning curves follow from the power laws of the data (Bordelon et al. 2020;
+  Maloney et al. 2022).
+* ``quanta-scaling``: power-law frequencies of discrete subtasks give power laws in
+  parameters, steps and data with related exponents (Michaud et al. 2023).
+* ``scaling-extrapolation``: a law fitted on the small runs of a real width × data sweep
+  predicts the large ones (Hoffmann et al. 2022).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
+
+from learnmech.data.sparse_parity import MultitaskSparseParity
+from learnmech.fit import trajectory_frame
+from learnmech.laws.base import (
+    Budget,
+    Criterion,
+    Curve,
+    Evidence,
+    Figure,
+    Law,
+    LawContext,
+    register,
+)
+from learnmech.system import MLP, Digits, FashionMNIST, LearningRule, System
+from learnmech.theory import quanta, scaling
+from learnmech.train import Schedule
+
+# ---- scaling-exponent-linear ------------------------------------------------------------
+
+# (latent dimension M, seeds, smallest and largest n or N, number of sizes)
+_LINEAR_BUDGET = {
+    "quick": (2048, 20, 16, 128, 7),
+    "standard": (4096, 40, 32, 256, 7),
+    "full": (8192, 64, 64, 512, 9),
+}
+_LINEAR_TASKS = [(2.0, 2.0), (2.5, 2.0)]  # (a, b): target power k^−a, eigenvalues k^−b
+_FLAT = (0.0, 0.0)
+_EXPONENT_TOL = 0.10
+_POWER_LAW_TOL = 0.15
+
+
+def _linear_curves(m: int, a: float, b: float, sizes: np.ndarray, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Population test error, relative to the target's variance, of two linear learners.
+
+    Data: ``x ∈ R^M`` Gaussian with covariance ``diag(λ_k)``, ``λ_k = k^−b``; target
+    ``y = βᵀx`` with ``λ_k β_k² = k^−a`` and random signs (seeded).
+
+    * Data scaling: the minimum-norm interpolant of the first ``n`` samples (ridgeless
+      regression), for each ``n`` in ``sizes``.
+    * Model scaling: the best linear readout of ``N`` Gaussian random features ``F x``
+      under the population distribution (unlimited data), for each ``N`` in ``sizes``.
+
+    Both errors are exact expectations over the test distribution,
+    ``Σ_k λ_k (β_k − β̂_k)²``, computed from nested prefixes of one sample / one feature
+    draw so that each curve is one learner growing.
+    """
+    rng = np.random.default_rng(seed)
+    k = np.arange(1, m + 1, dtype=float)
+    lam = k**-b
+    beta = rng.choice([-1.0, 1.0], m) * np.sqrt(k**-a / lam)
+    total = float(np.sum(lam * beta**2))
+    top = int(sizes.max())
+    x = rng.standard_normal((top, m)) * np.sqrt(lam)
+    y = x @ beta
+    xl = x * lam
+    gram, cross, proj = x @ x.T, xl @ x.T, xl @ beta
+    data = []
+    for n in sizes:
+        coef = np.linalg.solve(gram[:n, :n], y[:n])  # β̂ = X_nᵀ coef
+        data.append(total - 2 * proj[:n] @ coef + coef @ cross[:n, :n] @ coef)
+    f = rng.standard_normal((top, m))
+    fl = f * lam
+    feat_gram, feat_proj = fl @ f.T, fl @ beta
+    model = [total - feat_proj[:n] @ np.linalg.solve(feat_gram[:n, :n], feat_proj[:n])
+             for n in sizes]
+    return np.asarray(data) / total, np.asarray(model) / total
+
+
+def _power_law_slope(sizes: np.ndarray, errors: np.ndarray) -> tuple[float, float]:
+    """Least-squares exponent ``α`` of ``error ∝ size^−α`` on log-log axes and the largest
+    deviation of ``log error`` from that line."""
+    coef = np.polyfit(np.log(sizes), np.log(errors), 1)
+    dev = float(np.max(np.abs(np.log(errors) - np.polyval(coef, np.log(sizes)))))
+    return float(-coef[0]), dev
+
+
+def _linear_evidence(budget: Budget, tasks: list[tuple[float, float]], seed0: int,
+                     title: str) -> Evidence:
+    m, seeds, lo, hi, points = _LINEAR_BUDGET[budget]
+    sizes = np.unique(np.geomspace(lo, hi, points).round().astype(int))
+    criteria: list[Criterion] = []
+    curves = {axis: Figure(f"{title}: test error vs {label}", label, "test error / Var(y)",
+                           xscale="log", yscale="log")
+              for axis, label in (("data", "samples n"), ("model", "random features N"))}
+    compare = Figure(f"{title}: measured vs predicted exponents", "predicted α = min(a−1, 2b)",
+                     "measured α", hlines=[])
+    predicted_all: list[float] = []
+    measured_all: dict[str, list[float]] = {"data": [], "model": []}
+    with threadpool_limits(1, "blas"):  # small dense algebra: threads only contend
+        for a, b in tasks:
+            runs = [_linear_curves(m, a, b, sizes, seed0 + s) for s in range(seeds)]
+            alpha = scaling.linear_scaling_exponent(a, b)
+            predicted_all.append(alpha)
+            group = f"a={a:g}, b={b:g}"
+            for i, axis in enumerate(("data", "model")):
+                mean = np.mean([r[i] for r in runs], axis=0)
+                measured, dev = _power_law_slope(sizes, mean)
+                measured_all[axis].append(measured)
+                criteria += [
+                    Criterion(f"{group}: |α_{axis} − α_predicted| (α_pred = {alpha:.3g})",
+                              abs(measured - alpha), _EXPONENT_TOL),
+                    Criterion(f"{group}: largest log-deviation of the {axis} curve from a "
+                              "power law", dev, _POWER_LAW_TOL),
+                ]
+                anchor = np.exp(np.mean(np.log(mean)) + alpha * np.mean(np.log(sizes)))
+                fig = curves[axis]
+                fig.curves += [
+                    Curve(f"theory ∝ size^−{alpha:.3g} ({group})", sizes.tolist(),
+                          (anchor * sizes.astype(float) ** -alpha).tolist(), "theory", group),
+                    Curve(f"measured, mean of {seeds} draws ({group})", sizes.tolist(),
+                          mean.tolist(), "measured", group),
+                ]
+    span = [min(predicted_all) - 0.2, max(predicted_all) + 0.2]
+    compare.curves.append(Curve("measured = predicted", span, span, "theory", "identity"))
+    for axis in ("data", "model"):
+        compare.curves.append(Curve(f"{axis} scaling", predicted_all, measured_all[axis],
+                                    "measured", axis))
+    notes = "; ".join(
+        f"a={a:g}, b={b:g}: predicted {p:.3f}, data {d:.3f}, model {md:.3f}"
+        for (a, b), p, d, md in zip(tasks, predicted_all, measured_all["data"],
+                                    measured_all["model"], strict=True)
+    )
+    return Evidence(criteria, [curves["data"], curves["model"], compare], [],
+                    notes=f"M = {m}, {seeds} draws, sizes {sizes.tolist()}; {notes}")
+
+
+@register
+class ScalingExponentLinear(Law):
+    id = "scaling-exponent-linear"
+    strand = "empirical"
+    claim = (
+        "In linear regression on data whose covariance eigenvalues fall as k^−b and whose "
+        "target power per eigenmode falls as k^−a, the test error falls as a power law in "
+        "the number of samples n (ridgeless) and in the number of random features N "
+        "(unlimited data), with the exponent α = a − 1 predicted from the two spectra."
+    )
+    reference = "Bordelon, Canatar & Pehlevan 2020; Spigler et al. 2020; Maloney et al. 2022"
+    regime = (
+        "Source-limited regime 1 < a < 1 + 2b (so α = min(a−1, 2b) = a−1), noiseless "
+        "targets, Gaussian data and features, sizes well below the latent dimension M "
+        "(n, N ≤ M/16) and above the first few modes. At these sizes pre-asymptotic "
+        "corrections bias measured exponents by up to about +0.06 (seen over 20–40 draws at "
+        "M = 2048 and 4096, with a ∈ {1.5, 2, 2.5}, b ∈ {1.5, 2, 2.5}); the tolerance "
+        "|Δα| ≤ 0.10 is set above that. Errors are exact population expectations, averaged "
+        "over independent draws of data, features and target signs."
+    )
+    control = (
+        "A flat spectrum (λ_k = 1, equal target power in every mode, a = b = 0): there is "
+        "no power law to transfer, the formula gives α = −1, and the measured curves must "
+        "fail the same exponent criterion."
+    )
+    budgets = {
+        "quick": "M = 2048, 20 draws, n and N from 16 to 128",
+        "standard": "M = 4096, 40 draws, n and N from 32 to 256",
+        "full": "M = 8192, 64 draws, n and N from 64 to 512",
+    }
+
+    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
+        return _linear_evidence(budget, _LINEAR_TASKS, 0, "power-law spectra")
+
+    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
+        return _linear_evidence(budget, [_FLAT], 10_000, "flat spectrum (control)")
+
+
+# ---- quanta-scaling ---------------------------------------------------------------------
+
+_HUTTER_ALPHAS = (0.5, 1.0)
+_HUTTER = {  # runs per α, features, sample range, sightings τ
+    "quick": (8, 100_000, (1e3, 2e5), 100),
+    "standard": (16, 100_000, (1e3, 3e5), 100),
+    "full": (32, 300_000, (1e3, 1e6), 100),
+}
+_MSP_TASK = {"n_tasks": 50, "n_bits": 8, "k": 3, "alpha": 1.0}  # the steps run
+_MSP_WIDTH_TASK = {"n_tasks": 50, "n_bits": 12, "k": 2, "alpha": 1.0}  # the width sweep
+# steps, batch, learning rate and seeds of the steps run; steps and widths of the sweep
+_MSP = {
+    "quick": (1500, 128, 3e-3, 1, 0, ()),
+    "standard": (3000, 128, 3e-3, 2, 3000, (4, 8, 16, 32, 64)),
+    "full": (20000, 128, 3e-3, 4, 20000, (4, 8, 16, 32, 64, 128, 256)),
+}
+_WIDTH_BATCH, _WIDTH_LR = 512, 1e-2
+_STEPS_WIDTH = 128
+_LEARNED = 0.5  # a subtask counts as learned once its test loss is below 0.5 bit
+_HUTTER_TOL, _STEPS_TOL, _PARAMS_TOL, _ORDER_MIN, _CLOSED_TOL = 0.05, 0.12, 0.3, 0.8, 2e-3
+
+
+def _train_sparse_parity(task: MultitaskSparseParity, widths: Sequence[int], steps: int,
+                         batch: int, lr: float, seed: int, points: int = 30
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Train one-hidden-layer ReLU networks of several widths on fresh batches (Adam,
+    cross-entropy), all at once as one batched ensemble that sees the same batches.
+
+    Returns the log-spaced checkpoint steps ``(C,)`` and each network's test loss per
+    subtask in bits, ``(C, len(widths), n_tasks)``, measured on 200 fresh inputs per
+    subtask. Hidden units beyond a network's width are masked out; initialization is
+    PyTorch's ``nn.Linear`` default for each width.
+    """
+    g = torch.Generator().manual_seed(seed)
+    e, h, d = len(widths), max(widths), task.d_in
+    mask = torch.stack([(torch.arange(h) < w).float() for w in widths])[:, None, :]
+    fan2 = torch.tensor([w**-0.5 for w in widths]).view(e, 1, 1)
+    w1 = ((torch.rand(e, d, h, generator=g) * 2 - 1) * d**-0.5).requires_grad_()
+    b1 = ((torch.rand(e, 1, h, generator=g) * 2 - 1) * d**-0.5).requires_grad_()
+    w2 = ((torch.rand(e, h, 2, generator=g) * 2 - 1) * fan2).requires_grad_()
+    b2 = ((torch.rand(e, 1, 2, generator=g) * 2 - 1) * fan2).requires_grad_()
+    opt = torch.optim.Adam([w1, b1, w2, b2], lr=lr)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:  # (B, d) -> (E, B, 2)
+        return (torch.relu(x @ w1 + b1) * mask) @ w2 + b2
+
+    test_gen = torch.Generator().manual_seed(10_000 + seed)
+    tests = [task.sample(200, test_gen, i)[:2] for i in range(task.n_tasks)]
+    xt, yt = torch.cat([x for x, _ in tests]), torch.cat([y for _, y in tests])
+    checkpoints = set(np.unique(np.geomspace(1, steps, points).round().astype(int)).tolist())
+    seen, losses = [], []
+    with _one_torch_thread():
+        for step in range(1, steps + 1):
+            x, y, _ = task.sample(batch, g)
+            loss = F.cross_entropy(forward(x).reshape(-1, 2), y.repeat(e)) * e
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step in checkpoints:
+                with torch.no_grad():
+                    per = F.cross_entropy(forward(xt).reshape(-1, 2), yt.repeat(e),
+                                          reduction="none").view(e, task.n_tasks, -1).mean(2)
+                seen.append(step)
+                losses.append((per / math.log(2)).numpy())
+    return np.asarray(seen, dtype=float), np.stack(losses)
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run with one torch thread (restored after): on tensors this small a second thread
+    only adds contention, ten times over on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _learning_steps(steps: np.ndarray, per_task: np.ndarray) -> np.ndarray:
+    """First checkpoint at which each subtask's loss is below ``_LEARNED`` (inf: never)."""
+    below = per_task < _LEARNED
+    return np.where(below.any(0), steps[np.argmax(below, axis=0)], np.inf)
+
+
+def _order_agreement(learned_at: np.ndarray) -> float:
+    """Among pairs of subtasks (more frequent ``i`` < ``j``) of which at least one was
+    learned, the fraction where ``i`` was learned no later than ``j``."""
+    i, j = np.triu_indices(len(learned_at), 1)
+    keep = np.isfinite(learned_at[i]) | np.isfinite(learned_at[j])
+    return float(np.mean(learned_at[i][keep] <= learned_at[j][keep])) if keep.any() else 0.0
+
+
+@dataclass
+class _QuantaMeasurement:
+    hutter: dict[float, tuple[np.ndarray, np.ndarray, float]]  # α -> (D, mean loss, exponent)
+    closed_form_error: float
+    steps: np.ndarray
+    mean_loss: np.ndarray  # frequency-weighted loss over checkpoints (mean over seeds)
+    steps_exponent: float
+    window: tuple[float, float]
+    order: float
+    learned_at: np.ndarray
+    per_task: np.ndarray  # (C, n_tasks) of the first seed
+    frequencies: np.ndarray
+    widths: tuple[int, ...]
+    params: np.ndarray
+    width_loss: np.ndarray
+    params_exponent: float
+
+
+def _measure_quanta(budget: Budget) -> _QuantaMeasurement:
+    runs, n_features, (d_lo, d_hi), tau = _HUTTER[budget]
+    samples = np.unique(np.geomspace(d_lo, d_hi, 12).round().astype(int))
+    hutter = {}
+    for alpha in _HUTTER_ALPHAS:
+        mean = np.mean([quanta.hutter_curve(alpha, n_features, samples, tau, seed)[0]
+                        for seed in range(runs)], axis=0)
+        hutter[alpha] = (samples, mean, _power_law_slope(samples, mean)[0])
+    n = np.array([1e3])
+    closed = max(float(abs(quanta.asymptotic_loss(n, a)[0] / quanta.loss_of_quanta(n, a)[0]
+                           - 1)) for a in _HUTTER_ALPHAS)
+
+    steps_total, batch, lr, seeds, width_steps, widths = _MSP[budget]
+    task = MultitaskSparseParity(**_MSP_TASK, seed=0)  # type: ignore[arg-type]
+    p = task.frequencies.numpy()
+    curves, firsts, orders = [], [], []
+    per_task0 = np.empty(0)
+    for seed in range(seeds):
+        steps, losses = _train_sparse_parity(task, [_STEPS_WIDTH], steps_total, batch, lr, seed)
+        per_task = losses[:, 0, :]
+        learned_at = _learning_steps(steps, per_task)
+        curves.append(per_task @ p)
+        firsts.append(learned_at[0])
+        orders.append(_order_agreement(learned_at))
+        if seed == 0:
+            per_task0, learned0 = per_task, learned_at
+    mean_loss = np.mean(curves, axis=0)
+    start = max(firsts)
+    window = steps >= start
+    exponent = _power_law_slope(steps[window], mean_loss[window])[0] if window.sum() >= 3 \
+        else float("nan")
+    params, width_loss, params_exponent = np.empty(0), np.empty(0), float("nan")
+    if widths:
+        wide = MultitaskSparseParity(**_MSP_WIDTH_TASK, seed=0)  # type: ignore[arg-type]
+        _, losses = _train_sparse_parity(wide, widths, width_steps, _WIDTH_BATCH, _WIDTH_LR,
+                                         100)
+        width_loss = losses[-1] @ wide.frequencies.numpy()
+        params = np.array([(wide.d_in + 1) * w + (w + 1) * 2 for w in widths], dtype=float)
+        params_exponent = _power_law_slope(params, width_loss)[0]
+    return _QuantaMeasurement(hutter, closed, steps, mean_loss, exponent,
+                              (float(start), float(steps[-1])), float(np.min(orders)),
+                              learned0, per_task0, p, tuple(widths), params, width_loss,
+                              params_exponent)
+
+
+def _quanta_figures(m: _QuantaMeasurement, alpha: float) -> list[Figure]:
+    beta = quanta.data_exponent(alpha)
+    figs = []
+    fig = Figure(f"Multitask sparse parity ({_MSP_TASK['n_tasks']} subtasks, p_i ∝ "
+                 f"i^−{alpha + 1:g}): loss per subtask and mean loss", "step S",
+                 "test loss (bits)", xscale="log", yscale="log")
+    for i in range(min(8, m.per_task.shape[1])):
+        fig.curves.append(Curve(f"subtask {i + 1} (p = {m.frequencies[i]:.3f})", m.steps.tolist(),
+                                np.maximum(m.per_task[:, i], 1e-3).tolist(), "measured",
+                                f"subtask {i + 1}"))
+    fig.curves.append(Curve("mean loss", m.steps.tolist(), m.mean_loss.tolist(), "measured",
+                            "mean"))
+    lo, hi = m.window
+    if np.isfinite(m.steps_exponent):
+        sel = (m.steps >= lo) & (m.steps <= hi)
+        anchor = np.exp(np.mean(np.log(m.mean_loss[sel])) + beta * np.mean(np.log(m.steps[sel])))
+        xs = m.steps[sel]
+        fig.curves.append(Curve(f"theory ∝ S^−{beta:.3g}", xs.tolist(),
+                                (anchor * xs**-beta).tolist(), "theory", "mean"))
+    figs.append(fig)
+    if m.widths:
+        fig = Figure("Multitask sparse parity (2-bit parities): mean loss after "
+                     f"{int(m.steps[-1])} steps vs parameters", "parameters N",
+                     "mean test loss (bits)", xscale="log", yscale="log")
+        anchor = np.exp(np.mean(np.log(m.width_loss)) + alpha * np.mean(np.log(m.params)))
+        fig.curves += [
+            Curve(f"theory ∝ N^−{alpha:g}", m.params.tolist(),
+                  (anchor * m.params**-alpha).tolist(), "theory", "params"),
+            Curve("measured", m.params.tolist(), m.width_loss.tolist(), "measured", "params"),
+        ]
+        figs.append(fig)
+    fig = Figure("Hutter model: loss vs samples (τ sightings to learn a feature)", "samples D",
+                 "unlearned probability mass", xscale="log", yscale="log")
+    for a, (d, loss, _) in m.hutter.items():
+        b = quanta.data_exponent(a)
+        anchor = np.exp(np.mean(np.log(loss)) + b * np.mean(np.log(d)))
+        fig.curves += [
+            Curve(f"theory ∝ D^−{b:.3g} (α = {a:g})", d.tolist(),
+                  (anchor * d.astype(float) ** -b).tolist(), "theory", f"α={a:g}"),
+            Curve(f"simulated (α = {a:g})", d.tolist(), loss.tolist(), "measured", f"α={a:g}"),
+        ]
+    figs.append(fig)
+    return figs
+
+
+_QUANTA_CACHE: dict[Budget, _QuantaMeasurement] = {}
+
+
+def _quanta_measurement(budget: Budget) -> _QuantaMeasurement:
+    """The quanta experiments at ``budget``, run once per process: the claim and its
+    wrong-theory control are judged on the same measurements."""
+    if budget not in _QUANTA_CACHE:
+        _QUANTA_CACHE[budget] = _measure_quanta(budget)
+    return _QUANTA_CACHE[budget]
+
+
+@register
+class QuantaScaling(Law):
+    id = "quanta-scaling"
+    strand = "empirical"
+    claim = (
+        "When subtasks (quanta) are used with power-law frequencies p_k ∝ k^−(α+1), loss "
+        "falls as N^−α in parameters and as S^−α/(α+1) in steps and D^−α/(α+1) in data, "
+        "and subtasks are learned roughly in order of frequency."
+    )
+    reference = "Michaud, Liu, Girit & Tegmark 2023; Hutter 2021"
+    regime = (
+        "Data: the Hutter model (a feature is learned after τ = 100 sightings), 10⁵ "
+        "features, 10³–3·10⁵ samples, so the learned set stays far from the last feature. "
+        "Steps: multitask sparse parity with 50 subtasks (α = 1) of 3-bit parities on 8 "
+        "task bits, a width-128 one-hidden-layer ReLU network trained online with Adam; the "
+        "step exponent is fitted from the step at which the most frequent subtask is learned "
+        "to the end of the run (3–8 subtasks learned; the truncation at 50 subtasks changes "
+        "the tail by under 10%). Parameters (standard and full): widths 4–64 trained for "
+        "3000 steps on 2-bit parities on 12 bits, whose subtasks are learned fast enough "
+        "that the narrow networks stop at their capacity (the number learned roughly "
+        "doubles with width, n ∝ N); with 3-bit parities 3000 steps stay time-limited and "
+        "give exponents near 0.4–0.6, not a test of the claim. Tolerances: steps ±0.12 "
+        "(k = 3 runs gave 0.45–0.47 against 0.5), parameters ±0.3 (k = 2 runs gave "
+        "0.83–0.91 against 1; Michaud et al. also report α_N ≠ α for some α), Hutter "
+        "model ±0.05; the closed form C n^−α is checked against exact Hurwitz-zeta sums."
+    )
+    control = (
+        "A deliberately wrong theory judged on the same measurements: the exponent in "
+        "steps and data equal to α (as if the number of learned quanta grew linearly with "
+        "steps), instead of α/(α+1). It must fail the same tolerances."
+    )
+    budgets = {
+        "quick": "Hutter model 8 runs per α; sparse parity 1,500 online steps, one seed, "
+                 "width 128 (no width sweep, so no parameter criterion)",
+        "standard": "Hutter 16 runs; 3,000 steps, two seeds; width sweep 4–64, 3,000 steps",
+        "full": "Hutter 32 runs to 10⁶ samples; 20,000 steps, four seeds; widths 4–256",
+    }
+
+    def _criteria(self, m: _QuantaMeasurement, exponent: Callable[[float], float],
+                  label: str) -> list[Criterion]:
+        out = [
+            Criterion(f"Hutter model α={a:g}: |data exponent − {label}| "
+                      f"(measured {m.hutter[a][2]:.3f})", abs(m.hutter[a][2] - exponent(a)),
+                      _HUTTER_TOL)
+            for a in _HUTTER_ALPHAS
+        ]
+        alpha = _MSP_TASK["alpha"]
+        out.append(Criterion(f"sparse parity: |step exponent − {label}| "
+                             f"(measured {m.steps_exponent:.3f})",
+                             abs(m.steps_exponent - exponent(alpha)), _STEPS_TOL))
+        return out
+
+    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
+        m = _quanta_measurement(budget)
+        alpha = _MSP_TASK["alpha"]
+        criteria = self._criteria(m, quanta.data_exponent, "α/(α+1)")
+        criteria += [
+            Criterion("sparse parity: fraction of subtask pairs learned in frequency order",
+                      m.order, _ORDER_MIN, ">="),
+            Criterion("closed form C·n^−α vs exact sum at n = 1000: relative error",
+                      m.closed_form_error, _CLOSED_TOL),
+        ]
+        if m.widths:
+            criteria.append(Criterion(f"sparse parity: |parameter exponent − α| (measured "
+                                      f"{m.params_exponent:.3f})",
+                                      abs(m.params_exponent - alpha), _PARAMS_TOL))
+        learned = int(np.isfinite(m.learned_at).sum())
+        notes = (f"{learned} of {_MSP_TASK['n_tasks']} subtasks learned by step "
+                 f"{int(m.steps[-1])}; step window {m.window[0]:.0f}–{m.window[1]:.0f}")
+        return Evidence(criteria, _quanta_figures(m, alpha), notes=notes)
+
+    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
+        m = _quanta_measurement(budget)
+        return Evidence(self._criteria(m, lambda a: a, "α (wrong theory)"))
+
+
+# ---- scaling-extrapolation --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Sweep:
+    """A width × training-set-size sweep of one-hidden-layer ReLU MLPs (Adam, lr 2·10⁻³)
+    trained for ``max(min_steps, epochs·n/batch)`` steps."""
+
+    data: str
+    widths: tuple[int, ...]
+    sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    batch: int
+    min_steps: int
+    points: int  # probe points (log-spaced): the resolution of early stopping
+
+
+_SWEEP = {
+    "quick": _Sweep("digits", (8, 16, 32, 64), (300, 500, 800, 1300), (0, 1), 20, 64, 300, 30),
+    "standard": _Sweep("fashion_mnist", (8, 16, 32, 64, 128), (500, 1000, 2000, 4000, 8000),
+                       (0,), 30, 128, 500, 20),
+    "full": _Sweep("fashion_mnist", (8, 16, 32, 64, 128, 256, 512),
+                   (500, 1000, 2000, 4000, 8000, 16000, 32000), (0, 1), 30, 128, 500, 30),
+}
+_EXTRAPOLATION_LAW = "chinchilla"
+_EXTRAPOLATION_TOL = {"quick": 0.12, "standard": 0.10, "full": 0.10}
+
+
+def _sweep_system(sweep: _Sweep, width: int, n: int, seed: int) -> System:
+    data: Digits | FashionMNIST = (Digits(n_train=n, n_test=1797 - n, seed=seed)
+                                   if sweep.data == "digits"
+                                   else FashionMNIST(n_train=n, n_test=10000, seed=seed))
+    steps = max(sweep.min_steps, round(sweep.epochs * n / sweep.batch))
+    return System(
+        architecture=MLP(width=width, depth=2), data=data, objective="cross_entropy",
+        learning_rule=LearningRule(optimizer="adam", lr=2e-3, batch_size=sweep.batch,
+                                   steps=steps),
+        seed=seed,
+    )
+
+
+_SWEEP_CACHE: dict[Budget, tuple[pd.DataFrame, list[str]]] = {}
+
+
+def _sweep(budget: Budget, ctx: LawContext) -> tuple[pd.DataFrame, list[str]]:
+    """Train the width × data-size sweep (stored and cached through ``ctx``) and return
+    one row per (N, D): the early-stopped test loss averaged over seeds. Kept per
+    process, so that the claim and its control judge the same runs."""
+    if budget in _SWEEP_CACHE:
+        return _SWEEP_CACHE[budget]
+    sweep = _SWEEP[budget]
+    trajectories = []
+    for width in sweep.widths:
+        for n in sweep.sizes:
+            for seed in sweep.seeds:
+                trajectories.append(ctx.run(
+                    _sweep_system(sweep, width, n, seed), ["loss"],
+                    Schedule("log", sweep.points), label=f"width={width} n={n} seed={seed}"))
+    frame = trajectory_frame(trajectories, "test_loss", reduce="min")
+    mean = frame.groupby(["N", "D"], as_index=False).agg(loss=("loss", "mean"))
+    _SWEEP_CACHE[budget] = (mean, [t.run_id for t in trajectories])
+    return _SWEEP_CACHE[budget]
+
+
+def _extrapolation_evidence(budget: Budget, frame: pd.DataFrame, run_ids: list[str],
+                            title: str) -> Evidence:
+    ext = scaling.extrapolate(frame, _EXTRAPOLATION_LAW, starts=8)
+    boot = scaling.bootstrap(ext.train, ext.fit, n_boot=200, seed=0)
+    tol = _EXTRAPOLATION_TOL[budget]
+    criteria = [
+        Criterion("mean |relative error| of the predicted loss on the held-out largest third",
+                  ext.mean_abs_error, tol),
+    ]
+    fig = Figure(f"{title}: {_EXTRAPOLATION_LAW} law fitted on the smaller two thirds",
+                 "parameters N", "early-stopped test loss", xscale="log", yscale="log")
+    ns = np.geomspace(frame["N"].min() / 1.3, frame["N"].max() * 1.3, 60)
+    sizes = sorted(frame["D"].unique())
+    for d in sizes:
+        group = f"D = {int(d)}"
+        cols = {"N": ns, "D": np.full_like(ns, d)}
+        lo, hi = boot.band(0.95, cols)
+        fig.curves += [
+            Curve(f"fit, D = {int(d)}", ns.tolist(), ext.fit.predict(cols).tolist(), "theory",
+                  group),
+            Curve(f"95% band low, D = {int(d)}", ns.tolist(), lo.tolist(), "theory", group),
+            Curve(f"95% band high, D = {int(d)}", ns.tolist(), hi.tolist(), "theory", group),
+        ]
+        for part, label in ((ext.train, "fitted"), (ext.heldout, "held out")):
+            rows = part[part["D"] == d]
+            if len(rows):
+                fig.curves.append(Curve(f"{label}, D = {int(d)}", rows["N"].tolist(),
+                                        rows["loss"].tolist(), "measured", group))
+    params = ", ".join(f"{k} = {v:.3g}" for k, v in ext.fit.params.items())
+    notes = (f"{len(ext.train)} runs fitted, {len(ext.heldout)} held out; fitted {params}; "
+             f"held-out relative errors {np.round(ext.relative_error, 3).tolist()}")
+    return Evidence(criteria, [fig], run_ids, notes=notes)
+
+
+@register
+class ScalingExtrapolation(Law):
+    id = "scaling-extrapolation"
+    strand = "empirical"
+    claim = (
+        "A Chinchilla-form law L(N, D) = E + A/N^α + B/D^β fitted to the smaller two thirds "
+        "of a sweep over width and training-set size (ordered by N·D) predicts the test "
+        "loss of the held-out larger third."
+    )
+    reference = "Hoffmann et al. 2022; Besiroglu et al. 2024; Kaplan et al. 2020"
+    regime = (
+        "One-hidden-layer ReLU MLPs trained with Adam (lr 2·10⁻³) for 20–30 epochs and at "
+        "least 300–500 steps, so that small-data runs reach their early-stopping point "
+        "(with a fixed number of epochs alone they are under-trained and the sweep is not "
+        "lawful); loss = best test cross-entropy over training, averaged over seeds. "
+        "quick: digits (1797 images: sizes 300–1300, the test set is the rest), two seeds; "
+        "standard: Fashion-MNIST, the full 10,000-image test set, one seed. The fitted law "
+        "extrapolates with errors of 7–9% on both (calibration runs; the errors are mostly "
+        "of one sign, the fit on small runs cannot pin down the irreducible loss E), so "
+        "the tolerance on the mean relative error is 12% (quick) and 10% (standard)."
+    )
+    control = (
+        "The same fit and held-out runs, but the fitted runs' losses shuffled among their "
+        "(N, D) (seeded): a law without the sweep's structure must miss the held-out runs."
+    )
+    budgets = {
+        "quick": "digits, widths 8–64 × sizes 300–1300, two seeds, 20 epochs (≥ 300 steps)",
+        "standard": "Fashion-MNIST, widths 8–128 × sizes 500–8000, one seed, 30 epochs "
+                    "(≥ 500 steps)",
+        "full": "Fashion-MNIST, widths 8–512 × sizes 500–32000, two seeds, 30 epochs",
+    }
+
+    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
+        frame, run_ids = _sweep(budget, ctx)
+        return _extrapolation_evidence(budget, frame, run_ids, _SWEEP[budget].data)
+
+    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
+        frame, run_ids = _sweep(budget, ctx)
+        train, held = scaling.split_by_size(frame, ("N", "D"))
+        shuffled = train.assign(loss=np.random.default_rng(0).permutation(train["loss"].to_numpy()))
+        return _extrapolation_evidence(budget, pd.concat([shuffled, held]), run_ids,
+                                       f"{_SWEEP[budget].data}, shuffled losses (control)")
