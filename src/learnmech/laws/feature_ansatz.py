@@ -22,7 +22,7 @@ from learnmech.train import Schedule, Trajectory
 
 _PROBES = ["loss", "feature_ansatz", "feature_ansatz_matrices"]
 _SCHEDULE = Schedule("log", 8)
-_THRESHOLD = 0.9
+_THRESHOLDS = {"AGOP": 0.9, "AGOP^1/2": 0.95}  # α = 1 and α = 1/2 (= 1/L for L = 2)
 
 
 def _systems(budget: Budget) -> dict[str, list[System]]:
@@ -91,7 +91,8 @@ class NeuralFeatureAnsatz(Law):
     claim = (
         "After training, the first layer's neural feature matrix W₁ᵀW₁ is proportional to the "
         "average gradient outer product of the network with respect to its input, "
-        "AGOP = E_x[∂f/∂xᵀ ∂f/∂x]: the Pearson correlation of their entries is at least 0.9."
+        "AGOP = E_x[∂f/∂xᵀ ∂f/∂x], or to a power AGOP^α: the Pearson correlation of their "
+        "entries is at least 0.9 for α = 1 and at least 0.95 for α = 1/2."
     )
     reference = "Radhakrishnan, Beaglehole, Pandit & Belkin 2024"
     regime = (
@@ -103,7 +104,11 @@ class NeuralFeatureAnsatz(Law):
         "so a W₁ᵀW₁ dominated by its random initial part does not follow it. At "
         "initialization the two matrices already correlate partly (≈ 0.45 on the teacher "
         "task, ≈ 0.73 on digits) because the AGOP W₁ᵀ E[D a aᵀ D] W₁ shares W₁; the "
-        "threshold 0.9 separates the two."
+        "thresholds separate the two. For two-layer networks α = 1/2 is the exponent "
+        "proven for balanced linear networks (Radhakrishnan et al. 2024; α = 1/L for depth "
+        "L, Tansley et al. 2025) and the tighter fit measured here (≥ 0.97); the α = 1 "
+        "correlation peaks (≈ 0.99) while the loss falls and settles at 0.91–0.94 at "
+        "convergence on the teacher task (seeds 0–2), a thinner margin."
     )
     control = "The same networks at initialization, judged by the same threshold."
     budgets: ClassVar[dict[str, str]] = {
@@ -118,20 +123,21 @@ class NeuralFeatureAnsatz(Law):
     def _evidence(self, budget: Budget, ctx: LawContext, when: str) -> Evidence:
         criteria, figures, run_ids, notes = [], [], [], []
         for task, systems in _systems(budget).items():
-            rho, rho_sqrt = [], []
+            rho: dict[str, list[float]] = {"AGOP": [], "AGOP^1/2": []}
             for system in systems:
                 traj = self._memo.run(ctx, system, _PROBES, _SCHEDULE,
                                       label=f"feature ansatz, {task}, seed {system.seed}")
                 run_ids.append(traj.run_id)
                 i = 0 if when == "at init" else -1
-                rho.append(float(traj["nfa.correlation"].array()[i]))
-                rho_sqrt.append(float(traj["nfa.correlation_sqrt"].array()[i]))
+                rho["AGOP"].append(float(traj["nfa.correlation"].array()[i]))
+                rho["AGOP^1/2"].append(float(traj["nfa.correlation_sqrt"].array()[i]))
                 if system.seed == systems[0].seed:
                     figures += _figures(traj, i, when, task)
-            criteria.append(Criterion(f"{task}: corr(W₁ᵀW₁, AGOP) {when}, worst seed",
-                                      min(rho), _THRESHOLD, ">="))
-            notes.append(f"{task}: corr with AGOP {np.round(rho, 3).tolist()}, with "
-                         f"AGOP^1/2 {np.round(rho_sqrt, 3).tolist()}")
+            for form, values in rho.items():
+                criteria.append(Criterion(f"{task}: corr(W₁ᵀW₁, {form}) {when}, worst seed",
+                                          min(values), _THRESHOLDS[form], ">="))
+            notes.append(f"{task}: " + ", ".join(
+                f"corr with {form} {np.round(v, 3).tolist()}" for form, v in rho.items()))
         return Evidence(criteria, figures, run_ids, "; ".join(notes))
 
     def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
