@@ -24,7 +24,13 @@ from learnmech.laws.base import (
 
 def _load_all() -> None:
     """Import every law module (each registers its laws on import)."""
-    from learnmech.laws import collapse, conservation, dln, feature_ansatz  # noqa: F401
+    from learnmech.laws import (  # noqa: F401
+        collapse,
+        conservation,
+        dln,
+        feature_ansatz,
+        representations,
+    )
 
 
 __all__ = [

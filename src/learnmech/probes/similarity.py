@@ -139,7 +139,7 @@ class FeatureGram:
         return gram(penultimate(as_network(state.model), self.inputs(state))).flatten()
 
 
-def unflatten_gram(values: list[float] | Tensor) -> Tensor:
+def unflatten_gram(values: list[float] | float | Tensor) -> Tensor:
     """The ``(n, n)`` matrix of a stored ``feature_gram`` observable."""
     v = torch.as_tensor(values, dtype=torch.float64)
     n = round(v.numel() ** 0.5)
