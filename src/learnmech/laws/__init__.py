@@ -30,6 +30,7 @@ def _load_all() -> None:
         dln,
         feature_ansatz,
         representations,
+        stepwise,
     )
 
 

@@ -34,7 +34,7 @@ _SCHEDULE = Schedule("log", 7)
 def _plan(budget: Budget) -> tuple[list[int], list[int], int]:
     """Widths, seeds and training-set size of a budget."""
     return {
-        "quick": ([8, 16, 64, 128], [0, 1], 500),
+        "quick": ([8, 16, 64, 128], [0, 1], 1000),
         "standard": ([8, 16, 32, 64, 128, 256, 512], [0, 1, 2], 1000),
         "full": ([8, 16, 32, 64, 128, 256, 512, 1024, 2048], [0, 1, 2, 3, 4], 1000),
     }[budget]
@@ -82,35 +82,35 @@ class RepresentationUniversality(Law):
     id = "representation-universality"
     strand = "universality"
     claim = (
-        "Networks trained from different seeds learn aligned representations: across trained "
-        "models the alignment rises with width and with test performance in each of linear "
-        "CKA, debiased CKA and mutual k-nearest-neighbour alignment, and, for mutual k-NN "
-        "(Huh et al.'s measure), with performance over the course of training too."
+        "Networks trained from different seeds learn aligned representations, and the "
+        "alignment rises with width and with performance, by every measure: linear CKA, "
+        "debiased CKA and mutual k-nearest-neighbour alignment agree on the trend."
     )
     reference = "Kornblith et al. 2019; Nguyen, Raghu & Kornblith 2021; Huh et al. 2024"
     regime = (
-        "Three-layer ReLU MLPs (standard parametrization) on digits, Adam for 300 full-batch "
-        "steps; penultimate features on 128 held-out images; alignment averaged over seed "
-        "pairs. Thresholds: Spearman ≥ 0.8 with width and with accuracy across trained "
-        "models, alignment ≥ 0.5 at the largest width, Spearman ≥ 0.7 with accuracy over "
-        "checkpoints for mutual k-NN. The metrics do not agree on everything, as Gröger et "
-        "al. (2026) caution: CKA is already high at initialization (random features of the "
-        "same inputs share the inputs' dominant directions; linear CKA ≈ 0.8 at width 16, "
-        "0.96 at width 64) and falls during training for narrow networks, so across training "
-        "checkpoints CKA tracks accuracy only weakly (Spearman ≈ 0.5 at the quick budget) "
-        "while mutual k-NN, near chance at initialization, rises with accuracy (≈ 0.94). The "
-        "width trend of CKA therefore partly reflects the law of large numbers over random "
-        "features, not learning; the notes report both trends and the agreement between "
-        "metrics for every check."
+        "Three-layer ReLU MLPs (standard parametrization) on digits (1000 training images), "
+        "Adam for 300 full-batch steps; penultimate features on 128 held-out images; "
+        "alignment averaged over seed pairs. Thresholds: Spearman ≥ 0.8 with width and with "
+        "accuracy across trained models, ≥ 0.7 with accuracy over training checkpoints "
+        "(step ≥ 1), ≥ 0.8 between metrics, and alignment ≥ 0.5 at the largest width. "
+        "Alignment also rises with width at initialization (random features concentrate: "
+        "linear CKA 0.11 → 0.65 from width 8 to 128), so the width trend alone does not "
+        "separate learning from the law of large numbers; the checkpoint trend does. The "
+        "metrics are fragile to outliers: with 500 training images two probe images carry a "
+        "pixel that is constant on the training split and standardizes to 62.5, and these "
+        "dominate the linear kernels (linear CKA 0.96 at init at width 64, falling during "
+        "training, while mutual k-NN rises): the metrics then disagree, as Gröger et al. "
+        "(2026) caution."
     )
     control = (
         "The same networks with the correspondence between inputs broken (the second "
         "network of each pair seen on a fixed random permutation of the inputs): "
         "unrelated representations must show no alignment, so a rise here would be an "
-        "artefact of the metric."
+        "artefact of the metric (linear CKA keeps a small positive bias that grows with "
+        "width; debiased CKA removes it)."
     )
     budgets: ClassVar[dict[str, str]] = {
-        "quick": "widths 8–128, two seeds, 500 training images",
+        "quick": "widths 8–128, two seeds, 1000 training images",
         "standard": "widths 8–512, three seeds (three pairs), 1000 training images",
         "full": "widths 8–2048, five seeds, 1000 training images",
     }
@@ -145,12 +145,13 @@ class RepresentationUniversality(Law):
             ]
         over_training = {m: _spearman([r["accuracy"] for r in trained], [r[m] for r in trained])
                          for m in METRICS}
-        criteria.append(Criterion(
-            "mutual 10-NN: Spearman with test accuracy over all training checkpoints",
-            over_training["mutual_knn"], 0.7, ">="))
+        criteria += [Criterion(f"{_NAMES[m]}: Spearman with test accuracy over training "
+                               "checkpoints", v, 0.7, ">=") for m, v in over_training.items()]
         agree = {f"{_NAMES[a]}~{_NAMES[b]}": _spearman([r[a] for r in trained],
                                                       [r[b] for r in trained])
                  for a, b in combinations(METRICS, 2)}
+        criteria.append(Criterion("agreement between metrics: least pairwise Spearman over "
+                                  "training checkpoints", min(agree.values()), 0.8, ">="))
         tag = "permuted inputs (control)" if permuted else "trained from different seeds"
         width_fig = Figure(f"Alignment vs width, {tag}", "width", "alignment", xscale="log")
         perf_fig = Figure(f"Alignment vs test accuracy over training, {tag}", "test accuracy",
