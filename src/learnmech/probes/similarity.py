@@ -51,24 +51,43 @@ def center_gram(k: Tensor) -> Tensor:
     return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
 
 
+def _unbiased_parts(k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``K̃ = K − diag(K)``, its row sums and its total: what ``HSIC₁`` needs of one kernel."""
+    kt = k.double().clone()
+    kt.fill_diagonal_(0.0)
+    rows = kt.sum(1)
+    return kt, rows, rows.sum()
+
+
+def _hsic1(a: tuple[Tensor, Tensor, Tensor], b: tuple[Tensor, Tensor, Tensor], n: int) -> float:
+    (kt, k_rows, k_sum), (lt, l_rows, l_sum) = a, b
+    value = (kt * lt).sum() + k_sum * l_sum / ((n - 1) * (n - 2))
+    return float((value - 2.0 / (n - 2) * (k_rows @ l_rows)) / (n * (n - 3)))
+
+
 def hsic(k: Tensor, l: Tensor, unbiased: bool = False) -> float:
     """HSIC of two Gram matrices ``(n, n)``: biased ``tr(KHLH)/(n−1)²`` or Song's ``HSIC₁``."""
     _check_grams(k, l, 4 if unbiased else 2)
     n = k.shape[0]
-    if not unbiased:
-        return float((center_gram(k) * center_gram(l)).sum() / (n - 1) ** 2)
-    kt = k.double() - torch.diag(torch.diagonal(k.double()))
-    lt = l.double() - torch.diag(torch.diagonal(l.double()))
-    trace = (kt * lt).sum()
-    sums = kt.sum() * lt.sum() / ((n - 1) * (n - 2))
-    cross = 2.0 / (n - 2) * (kt.sum(0) @ lt.sum(1))
-    return float((trace + sums - cross) / (n * (n - 3)))
+    if unbiased:
+        return _hsic1(_unbiased_parts(k), _unbiased_parts(l), n)
+    return float((center_gram(k) * center_gram(l)).sum() / (n - 1) ** 2)
 
 
 def cka(k: Tensor, l: Tensor, debiased: bool = False) -> float:
-    """Linear CKA (``debiased=False``) or debiased CKA of two Gram matrices ``(n, n)``."""
-    kl = hsic(k, l, debiased)
-    kk, ll = hsic(k, k, debiased), hsic(l, l, debiased)
+    """Linear CKA (``debiased=False``) or debiased CKA of two Gram matrices ``(n, n)``.
+
+    Each kernel is centred (or stripped of its diagonal) once; NaN when a kernel has no
+    variance (a debiased self-HSIC can also come out ≤ 0 on tiny samples).
+    """
+    _check_grams(k, l, 4 if debiased else 2)
+    n = k.shape[0]
+    if debiased:
+        a, b = _unbiased_parts(k), _unbiased_parts(l)
+        kl, kk, ll = _hsic1(a, b, n), _hsic1(a, a, n), _hsic1(b, b, n)
+    else:
+        kc, lc = center_gram(k), center_gram(l)
+        kl, kk, ll = float((kc * lc).sum()), float((kc * kc).sum()), float((lc * lc).sum())
     if kk <= 0 or ll <= 0:
         return float("nan")
     return kl / (kk * ll) ** 0.5
