@@ -22,14 +22,15 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from learnmech.errors import InputError, StoreError
 from learnmech.probes import make_probes
 from learnmech.system import System
 from learnmech.train import Schedule, Series, Trajectory, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 DEFAULT_FILE = "learnmech.sqlite"
@@ -238,6 +239,8 @@ class Store:
 
     def runs(self) -> pd.DataFrame:
         """One row per run: id, status, timings, and the spec's fields flattened."""
+        import pandas as pd
+
         rows = self.conn.execute(
             "SELECT run_id, status, steps_done, diverged_at, reason, started, finished, "
             "seconds, spec, versions FROM runs ORDER BY started"
@@ -247,7 +250,8 @@ class Store:
         records = []
         for r in rows:
             record: dict[str, Any] = dict(zip(cols, r[:8]))
-            record.update(pd.json_normalize(json.loads(r[8])).iloc[0].to_dict())
+            spec = pd.json_normalize(json.loads(r[8])).iloc[0]
+            record.update({str(k): v for k, v in spec.items()})
             record["versions"] = r[9]
             records.append(record)
         return pd.DataFrame.from_records(records, columns=None if records else cols)
@@ -255,6 +259,8 @@ class Store:
     def observables(self, run_id: str) -> pd.DataFrame:
         """Long format: columns ``name, step, value`` (vector observables: one row per
         entry with an ``index`` column)."""
+        import pandas as pd
+
         records = []
         for name, s in self.load(run_id).observables.items():
             for step, value in zip(s.steps, s.values):

@@ -347,7 +347,9 @@ def _fields_at(loc: list[str], raw: Any) -> list[str]:
         node = node.get(key) if isinstance(node, dict) else None
         ann = model.model_fields[key].annotation if key in model.model_fields else None
         candidates = [
-            c for c in getattr(ann, "__args__", (ann,)) if isinstance(c, type) and issubclass(c, BaseModel)
+            c
+            for c in getattr(ann, "__args__", (ann,))
+            if isinstance(c, type) and issubclass(c, BaseModel)
         ]
         if not candidates:
             return []

@@ -6,7 +6,8 @@ outcome. A run diverges at step ``s`` when the loss evaluated before update ``s`
 finite or exceeds ``divergence_factor`` times the loss at step 0.
 
 Probes see the model *before* the update of the step they are called at, so step 0 is
-the initialization and step ``steps`` is the trained network.
+the initialization and step ``steps`` is the trained network. Probes are not run on
+non-finite weights: the run is recorded as diverged at that step instead.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Schedule:
             grid = np.geomspace(1, total, max(self.points - 1, 1))
         else:
             grid = np.linspace(0, total, max(self.points, 2))
-        return sorted({0, total, *(int(round(s)) for s in grid)})
+        return sorted({0, total, *(round(float(s)) for s in grid)})
 
 
 @dataclass
@@ -98,8 +99,9 @@ class Trajectory:
     """The outcome of :func:`train`.
 
     ``status`` is ``"completed"`` or ``"diverged"`` (then ``diverged_at`` is the step and
-    ``reason`` says why); a store returns ``"running"`` for a run that was interrupted. ``model`` and ``data`` are the trained network and the data it
-    saw; they are ``None`` for a trajectory read back from the store.
+    ``reason`` says why); a store returns ``"running"`` for a run that was interrupted.
+    ``model`` and ``data`` are the trained network and the data it saw; they are ``None``
+    for a trajectory read back from the store.
     """
 
     system: System
@@ -144,12 +146,14 @@ def objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor], Tenso
 def make_optimizer(
     model: Network, layer_plan: Sequence[LayerPlan], rule: LearningRule
 ) -> torch.optim.Optimizer:
-    """The torch optimizer of ``rule`` with one parameter group per weight and per bias."""
-    groups: list[dict[str, Any]] = []
-    for p, layer in zip(layer_plan, model.layers):
-        groups.append({"params": [layer.weight], "lr": rule.lr * p.lr_mult})
+    """The torch optimizer of ``rule``: one parameter group per distinct learning rate of
+    the plan (``lr · lr_mult`` for weights, ``lr · bias_lr_mult`` for biases)."""
+    by_lr: dict[float, list[Tensor]] = {}
+    for p, layer in zip(layer_plan, model.linears()):
+        by_lr.setdefault(rule.lr * p.lr_mult, []).append(layer.weight)
         if layer.bias is not None:
-            groups.append({"params": [layer.bias], "lr": rule.lr * p.bias_lr_mult})
+            by_lr.setdefault(rule.lr * p.bias_lr_mult, []).append(layer.bias)
+    groups: list[dict[str, Any]] = [{"params": ps, "lr": lr} for lr, ps in by_lr.items()]
     if rule.optimizer == "adam":
         return torch.optim.AdamW(
             groups, lr=rule.lr, betas=rule.betas, eps=rule.eps, weight_decay=rule.weight_decay
@@ -251,6 +255,9 @@ def train(
     step = 0
     for step in range(total + 1):
         if step in probe_steps:
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                status, diverged_at, reason = "diverged", step, "non-finite parameters"
+                break
             state.step = step
             _record(probes, state, observables)
         if step == total:

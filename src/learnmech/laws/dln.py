@@ -92,7 +92,7 @@ def _initial_strengths(case: _Case, traj: Trajectory) -> np.ndarray:
     if case.aligned:
         return traj["mode_strengths"].array()[0]
     model, _, data, _ = initial_state(case.system)
-    w1, w2 = (layer.weight.detach() for layer in model.layers)
+    w1, w2 = (layer.weight.detach() for layer in model.linears())
     return np.concatenate(
         [dln.effective_initial_strength(w1, w2, u, v) for _, u, v in data.modes()]
     )
@@ -295,7 +295,7 @@ class DLNConservation(Law):
             [
                 drift_crit,
                 Criterion("exponent of drift vs η at fixed t, |p − 1|", abs(slope - 1.0), 0.15),
-                Criterion(f"weight decay: max relative error of ‖C(t)‖ vs e^(−2λt)",
+                Criterion("weight decay: max relative error of ‖C(t)‖ vs e^(−2λt)",
                           decay_err, 0.02),
             ],
             [scaling, decay],

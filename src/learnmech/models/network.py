@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -66,9 +67,13 @@ class Network(nn.Module):
         self.multipliers = tuple(float(m) for m in multipliers)
         self._phi = activation_fn(activation)
 
+    def linears(self) -> list[nn.Linear]:
+        """The layers, typed as :class:`torch.nn.Linear`."""
+        return [cast(nn.Linear, layer) for layer in self.layers]
+
     def forward(self, x: Tensor) -> Tensor:
         last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.linears()):
             m = self.multipliers[i]
             x = F.linear(x, layer.weight)
             if m != 1.0:
@@ -81,16 +86,18 @@ class Network(nn.Module):
 
     def effective_weights(self) -> list[Tensor]:
         """``m_l W_l`` for every layer, detached, shapes ``(fan_out, fan_in)``."""
-        return [m * layer.weight.detach() for m, layer in zip(self.multipliers, self.layers)]
+        return [m * layer.weight.detach() for m, layer in zip(self.multipliers, self.linears())]
 
-    def end_to_end(self) -> Tensor:
-        """``m_L W_L ⋯ m_1 W_1`` (the whole map of a linear network), ``(d_out, d_in)``."""
+    def end_to_end(self, dtype: torch.dtype | None = None) -> Tensor:
+        """``m_L W_L ⋯ m_1 W_1`` (the whole map of a linear network), ``(d_out, d_in)``,
+        multiplied out in ``dtype`` (default: the weights' dtype)."""
         if self.activation != "identity" or self.layers[0].bias is not None:
             raise InputError(
                 "architecture", self.activation, "a deep linear network (identity, no bias)"
             )
         product = None
         for w in self.effective_weights():
+            w = w.to(dtype) if dtype is not None else w
             product = w if product is None else w @ product
         assert product is not None
         return product
@@ -119,7 +126,7 @@ def build_model(
             "architecture.init", "near_identity", f"square layers (all widths equal); got {widths}"
         )
     with torch.no_grad():
-        for p, layer in zip(layer_plan, net.layers):
+        for p, layer in zip(layer_plan, net.linears()):
             noise = torch.randn(layer.weight.shape, generator=generator)
             if near_identity:
                 assert isinstance(arch, DeepLinear)
@@ -138,7 +145,7 @@ def lecun_mlp(
     """A LeCun-initialized (std ``1/√fan_in``) MLP without biases, e.g. a teacher network."""
     net = Network(widths, activation, False, [1.0] * (len(widths) - 1))
     with torch.no_grad():
-        for layer in net.layers:
+        for layer in net.linears():
             std = 1.0 / math.sqrt(layer.in_features)
             layer.weight.copy_(std * torch.randn(layer.weight.shape, generator=generator))
     return net

@@ -67,7 +67,7 @@ class EndToEndSingularValues:
     name = "e2e_svals"
 
     def __call__(self, state: ProbeState) -> Tensor:
-        return torch.linalg.svdvals(_network(state).end_to_end().double())
+        return torch.linalg.svdvals(_network(state).end_to_end(torch.float64))
 
 
 class ModeStrengths:
@@ -83,7 +83,7 @@ class ModeStrengths:
     name = "mode_strengths"
 
     def __call__(self, state: ProbeState) -> Tensor:
-        w = _network(state).end_to_end().double()
+        w = _network(state).end_to_end(torch.float64)
         parts = [
             torch.linalg.svdvals(u.to(w.device).T @ w @ v.to(w.device))
             for _, u, v in state.data.modes()

@@ -53,7 +53,9 @@ def _check(lam: float, s0: float, depth: int) -> None:
         raise InputError("s0", s0, f"0 < s0 < lam = {lam} (a small positive initial strength)")
 
 
-def mode_trajectory(lam: float, s0: float, t: Sequence[float] | np.ndarray, depth: int = 2) -> np.ndarray:
+def mode_trajectory(
+    lam: float, s0: float, t: Sequence[float] | np.ndarray, depth: int = 2
+) -> np.ndarray:
     """Strength ``s(t)`` of one balanced aligned mode at the times ``t`` (``t ≥ 0``).
 
     Args:
@@ -119,11 +121,13 @@ def effective_initial_strength(
         ``k`` strengths, descending: eigenvalues of ``P₀ᵀP₀ / 4`` with
         ``P₀ = w1 v + w2ᵀ u`` (``k = 1``: ``‖w1 v + w2ᵀ u‖² / 4``).
     """
-    p = w1.double() @ v.double() + w2.double().T @ u.double()
+    p = w1.detach().double() @ v.double() + w2.detach().double().T @ u.double()
     evals = torch.linalg.eigvalsh(p.T @ p / 4.0)
     return np.sort(evals.cpu().numpy())[::-1].copy()
 
 
-def conserved_decay(c0: float | np.ndarray, weight_decay: float, t: np.ndarray | float) -> np.ndarray:
+def conserved_decay(
+    c0: float | np.ndarray, weight_decay: float, t: np.ndarray | float
+) -> np.ndarray:
     """``‖C(t)‖ = ‖C(0)‖ e^{−2 λ_wd t}`` under gradient flow with weight decay ``λ_wd``."""
     return np.asarray(c0) * np.exp(-2.0 * weight_decay * np.asarray(t, dtype=float))

@@ -1,0 +1,29 @@
+"""The HTML report is self-contained and shows every verdict."""
+
+from __future__ import annotations
+
+import re
+
+from learnmech.laws import Criterion, Curve, Evidence, Figure, Verdict
+from learnmech.report import write_report
+
+
+def _verdict(law_id: str, value: float) -> dict:
+    fig = Figure("t", "x", "y", [Curve("theory", [0, 1], [0, 1], "theory", "a"),
+                                 Curve("measured", [0, 1], [0.1, 0.9], "measured", "a")])
+    return Verdict(
+        law_id, "solvable", "claim text", "Someone 2020", "regime text", "control text", "quick",
+        Evidence([Criterion("error", value, 0.1)], [fig]),
+        Evidence([Criterion("error", 0.5, 0.1)]), 1.0,
+    ).to_json()
+
+
+def test_report_has_scorecard_sections_and_embedded_figures(tmp_path):
+    path = write_report([_verdict("law-a", 0.05), _verdict("law-b", float("nan"))],
+                        tmp_path / "r.html")
+    html = path.read_text()
+    assert html.count('class="law"') == 2
+    assert "1 hold · 0 fail · 1 inconclusive" in html
+    assert "not measured" in html
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 2
+    assert "http://" not in html and "https://" not in html
