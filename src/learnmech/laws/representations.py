@@ -35,7 +35,7 @@ def _plan(budget: Budget) -> tuple[list[int], list[int], int]:
     """Widths, seeds and training-set size of a budget."""
     return {
         "quick": ([8, 16, 32, 64], [0, 1], 1000),
-        "standard": ([8, 16, 32, 64, 128, 256, 512], [0, 1, 2], 1000),
+        "standard": ([8, 16, 32, 64, 128, 256], [0, 1, 2], 1000),
         "full": ([8, 16, 32, 64, 128, 256, 512, 1024, 2048], [0, 1, 2, 3, 4], 1000),
     }[budget]
 
@@ -112,7 +112,7 @@ class RepresentationUniversality(Law):
     )
     budgets: ClassVar[dict[str, str]] = {
         "quick": "widths 8–64, two seeds, 1000 training images",
-        "standard": "widths 8–512, three seeds (three pairs), 1000 training images",
+        "standard": "widths 8–256, three seeds (three pairs), 1000 training images",
         "full": "widths 8–2048, five seeds, 1000 training images",
     }
 
