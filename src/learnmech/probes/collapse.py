@@ -29,8 +29,6 @@ from learnmech.probes.features import as_network, penultimate, readout
 from learnmech.probes.registry import register_probe
 from learnmech.train import ProbeState
 
-METRICS = ("nc1", "nc2_equinorm", "nc2_angle_std", "nc2_angle_dev", "nc2_etf", "nc3", "nc4")
-
 
 def class_means(h: Tensor, y: Tensor, classes: int) -> Tensor:
     """Class means ``(C, p)`` of features ``h`` ``(N, p)`` (float64); every class must occur."""

@@ -84,9 +84,3 @@ class NeuronBalance:
             out[f"neuron_balance.drift.{l}"] = float((qi - q0).abs().max()) / scale
         return out
 
-
-def scale_invariant_norms(weight: Tensor) -> Tensor:
-    """Squared row norms ``‖w_i‖²`` ``(n,)`` of a weight whose rows feed a normalization."""
-    return weight.detach().double().pow(2).sum(1)
-
-
