@@ -38,8 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from learnmech.errors import InputError
-from learnmech.loop import default_loss, train_module
 from learnmech.laws.base import Curve, Figure
+from learnmech.loop import default_loss, train_module
 from learnmech.param import ModulePlan, canonical_name
 
 Metric = Literal["activation", "change", "update"]

@@ -25,13 +25,18 @@ from learnmech.laws.base import (
 def _load_all() -> None:
     """Import every law module (each registers its laws on import)."""
     from learnmech.laws import (  # noqa: F401
+        collapse,
+        conservation,
         dln,
+        feature_ansatz,
         initialization,
         kernel_regression,
         lazy,
         learning_rule,
+        representations,
         scaling,
         stability,
+        stepwise,
         transfer,
     )
 

@@ -25,8 +25,8 @@ from learnmech.laws.base import (
     register,
 )
 from learnmech.models import Network, build_model
-from learnmech.probes.features import hidden_features
-from learnmech.probes.ntk import empirical_ntk, linear_layers, optimizer_weights
+from learnmech.probes.hidden import hidden_features, linear_layers
+from learnmech.probes.ntk import empirical_ntk, optimizer_weights
 from learnmech.system import (
     MLP,
     Activation,
@@ -363,7 +363,7 @@ def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_Ri
                                 f0_test=f0_test, lr=rule.lr)
     assert kernel is not None
     w0 = first.weight.detach().clone()
-    h0 = hidden_features(model, x)[0]
+    h0 = hidden_features(model, x)[0].detach()
     loss_fn = objective(System(architecture=arch, data=spec, learning_rule=rule), data)
     snapshots = []
     loss = torch.tensor(float("nan"))

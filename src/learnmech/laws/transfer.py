@@ -22,7 +22,6 @@ from torch import nn
 
 from learnmech.coordcheck import CoordCheck, builtin_factory, verify_mup
 from learnmech.data import load
-from learnmech.loop import train_module
 from learnmech.laws.base import (
     Budget,
     Criterion,
@@ -33,6 +32,7 @@ from learnmech.laws.base import (
     LawContext,
     register,
 )
+from learnmech.loop import train_module
 from learnmech.models import char_transformer, res_mlp
 from learnmech.param import ModulePlan, parametrized
 from learnmech.system import MLP, Digits, FashionMNIST, LearningRule, System, TeacherStudent

@@ -15,19 +15,39 @@ from learnmech.probes.basic import (
     ModeStrengths,
     WeightSingularValues,
 )
+from learnmech.probes.collapse import NeuralCollapse, collapse_metrics
+from learnmech.probes.conservation import NeuronBalance, neuron_balance
+from learnmech.probes.feature_ansatz import FeatureAnsatz, agop, matrix_correlation
 from learnmech.probes.noise import GradientNoiseScale
 from learnmech.probes.registry import PROBES, make_probe, make_probes, register_probe
+from learnmech.probes.similarity import FeatureGram, alignment, cka, linear_cka, mutual_knn
+from learnmech.probes.stepwise import ResponseModes, UpdateRank, effective_rank
 
 __all__ = [
     "PROBES",
     "Accuracy",
     "Balancedness",
     "EndToEndSingularValues",
+    "FeatureAnsatz",
+    "FeatureGram",
     "GradientNoiseScale",
     "Loss",
     "ModeStrengths",
+    "NeuralCollapse",
+    "NeuronBalance",
+    "ResponseModes",
+    "UpdateRank",
     "WeightSingularValues",
+    "agop",
+    "alignment",
+    "cka",
+    "collapse_metrics",
+    "effective_rank",
+    "linear_cka",
     "make_probe",
     "make_probes",
+    "matrix_correlation",
+    "mutual_knn",
+    "neuron_balance",
     "register_probe",
 ]

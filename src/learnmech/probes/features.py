@@ -2,7 +2,6 @@
 
 Functions:
 
-* :func:`hidden_features` — post-activations ``h_l(x)`` of a :class:`Network`'s hidden layers;
 * :func:`empirical_nngp` — one random network's NNGP sample: the output covariance over
   the readout's random initialization given the hidden features;
 * :func:`kernel_alignment`, :func:`kernel_distance`, :func:`relative_change` — compare two
@@ -20,37 +19,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from learnmech.errors import InputError
-from learnmech.models import Network, activation_fn
+from learnmech.models import Network
 from learnmech.param import LayerPlan
-from learnmech.probes.ntk import empirical_ntk, linear_layers, optimizer_weights
+from learnmech.probes.hidden import as_network, hidden_features, linear_layers
+from learnmech.probes.ntk import empirical_ntk, optimizer_weights
 from learnmech.probes.registry import register_probe
 from learnmech.train import ProbeState
 
 
-def _network(model: object) -> Network:
-    if not isinstance(model, Network):
-        raise InputError("model", type(model).__name__, "a learnmech Network")
-    return model
-
-
 @torch.no_grad()
-def hidden_features(model: Network, x: Tensor) -> list[Tensor]:
-    """Post-activations ``h_1(x), …, h_{L−1}(x)`` of the hidden layers, each ``(N, n_l)``."""
-    phi = activation_fn(model.activation)
-    out = []
-    for i, layer in enumerate(linear_layers(model)[:-1]):
-        z = F.linear(x, layer.weight) * model.multipliers[i]
-        if layer.bias is not None:
-            z = z + layer.bias
-        x = phi(z)
-        out.append(x)
-    return out
-
-
 def empirical_nngp(
     model: Network, plan: Sequence[LayerPlan], x1: Tensor, x2: Tensor | None = None
 ) -> Tensor:
@@ -145,8 +125,9 @@ class FeatureMovement:
     def start(self, state: ProbeState) -> None:
         self._initial = None
 
+    @torch.no_grad()
     def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = hidden_features(_network(state.model), state.data.x_train)
+        now = hidden_features(as_network(state.model), state.data.x_train)
         if self._initial is None:
             self._initial = now
         return {
@@ -169,7 +150,7 @@ class WeightMovement:
         self._initial = None
 
     def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = [layer.weight.detach().clone() for layer in linear_layers(_network(state.model))]
+        now = [layer.weight.detach().clone() for layer in linear_layers(as_network(state.model))]
         if self._initial is None:
             self._initial = now
         return {
@@ -186,7 +167,7 @@ class Neurons:
     name = "neurons"
 
     def __call__(self, state: ProbeState) -> dict[str, Tensor]:
-        net = _network(state.model)
+        net = as_network(state.model)
         if len(net.layers) != 2:
             raise InputError("probe", "neurons", "a two-layer network (depth 2)")
         w_in, w_out = net.effective_weights()

@@ -47,6 +47,7 @@ from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from learnmech.errors import InputError
 from learnmech.models import Network, activation_fn
+from learnmech.probes.hidden import linear_layers
 
 Outputs = Literal["full", "trace"]
 Method = Literal["auto", "structured", "jacobian", "ntvp"]
@@ -61,11 +62,6 @@ def optimizer_weights(model: nn.Module, optimizer: torch.optim.Optimizer) -> dic
     base = optimizer.defaults["lr"]
     rates = {id(p): g["lr"] / base for g in optimizer.param_groups for p in g["params"]}
     return {name: rates.get(id(p), 0.0) for name, p in model.named_parameters()}
-
-
-def linear_layers(model: Network) -> list[nn.Linear]:
-    """The ``nn.Linear`` layers of a :class:`Network`, typed as such."""
-    return [cast(nn.Linear, layer) for layer in model.layers]
 
 
 # ---- linear sites ---------------------------------------------------------------------

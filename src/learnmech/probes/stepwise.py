@@ -1,0 +1,93 @@
+"""Instruments for stepwise (saddle-to-saddle) learning.
+
+* :func:`effective_rank` of a matrix ``M`` with singular values ``σ``: ``exp(H(p))`` with
+  ``p = σ/Σσ`` and ``H`` the Shannon entropy (Roy & Vetterli 2007): ``1`` for a rank-one
+  matrix, ``r`` for ``r`` equal singular values.
+* :class:`UpdateRank`: effective rank of each layer's weight *update* between
+  consecutive measurements, ``ΔW_l = W_l(t_k) − W_l(t_{k−1})``, and the share of its
+  energy in the top direction, ``σ₁²/Σσ²``. Stepwise learning makes these updates low rank.
+* :class:`ResponseModes`: strengths of *any* network's input-output map along the modes
+  of the task, ``s_α = u_αᵀ Σ_fx v_α`` with ``Σ_fx = (1/n) Σ_i f(x_i) x_iᵀ`` on the training
+  set. With whitened inputs (``Σ_xx = I``) ``Σ_fx`` is the least-squares linear map of the
+  network's outputs, so for a linear network these are its mode strengths
+  (:class:`learnmech.probes.ModeStrengths`); for a nonlinear one, its linear part.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from learnmech.errors import InputError
+from learnmech.probes.hidden import as_network
+from learnmech.probes.registry import register_probe
+from learnmech.train import ProbeState
+
+
+def effective_rank(m: Tensor) -> float:
+    """Entropy effective rank ``exp(−Σ p_i log p_i)``, ``p = σ/Σσ`` (0 for a zero matrix)."""
+    s = torch.linalg.svdvals(m.detach().double())
+    total = s.sum()
+    if total <= 0:
+        return 0.0
+    p = s[s > 0] / total
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def top_energy(m: Tensor) -> float:
+    """``σ₁² / Σσ²``: the share of ``‖M‖_F²`` in the top singular direction (NaN if ``M = 0``)."""
+    s = torch.linalg.svdvals(m.detach().double())
+    total = s.pow(2).sum()
+    return float(s[0] ** 2 / total) if total > 0 else float("nan")
+
+
+@register_probe("update_rank")
+class UpdateRank:
+    """Low-rankness of the weight updates between consecutive measurements.
+
+    Observables (from the second measurement on) ``update_rank.<l>`` (effective rank of
+    ``ΔW_l``) and ``update_top.<l>`` (``σ₁²/Σσ²`` of ``ΔW_l``) for every layer ``l``.
+    """
+
+    name = "update_rank"
+
+    def __init__(self) -> None:
+        self._previous: list[Tensor] | None = None
+
+    def start(self, state: ProbeState) -> None:
+        self._previous = None
+
+    def __call__(self, state: ProbeState) -> dict[str, float]:
+        now = [w.double().clone() for w in as_network(state.model).effective_weights()]
+        out: dict[str, float] = {}
+        if self._previous is not None:
+            for l, (w, w0) in enumerate(zip(now, self._previous, strict=True)):
+                out[f"update_rank.{l}"] = effective_rank(w - w0)
+                out[f"update_top.{l}"] = top_energy(w - w0)
+        self._previous = now
+        return out
+
+
+@register_probe("response_modes")
+class ResponseModes:
+    """Strengths ``|u_αᵀ Σ_fx v_α|`` of the network's map along the task's modes.
+
+    Modes as in :meth:`learnmech.data.Dataset.modes` (grouped singular triplets of
+    ``Σ_yx``, descending); a group's strengths are the singular values of ``U_gᵀ Σ_fx V_g``.
+    Regression tasks only.
+    """
+
+    name = "response_modes"
+
+    @torch.no_grad()
+    def __call__(self, state: ProbeState) -> Tensor:
+        d = state.data
+        if d.task != "regression":
+            raise InputError("probe", self.name, "a regression data set")
+        x = d.x_train.double()
+        sigma_fx = as_network(state.model)(d.x_train).double().T @ x / x.shape[0]
+        parts = [
+            torch.linalg.svdvals(u.to(x.device).T @ sigma_fx @ v.to(x.device))
+            for _, u, v in d.modes()
+        ]
+        return torch.cat(parts)

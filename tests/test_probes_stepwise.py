@@ -1,0 +1,51 @@
+"""Effective rank, update rank and response modes against closed forms and ModeStrengths."""
+
+import math
+
+import pytest
+import torch
+
+from learnmech.probes import ModeStrengths
+from learnmech.probes.stepwise import ResponseModes, UpdateRank, effective_rank, top_energy
+from learnmech.system import DeepLinear, LearningRule, LinearTeacher, System
+from learnmech.train import ProbeState, initial_state, make_optimizer, objective, train
+
+
+def test_effective_rank_closed_forms():
+    u = torch.randn(6, 1, dtype=torch.float64)
+    assert effective_rank(u @ torch.randn(1, 4, dtype=torch.float64)) == pytest.approx(1.0)
+    assert effective_rank(torch.diag(torch.tensor([1.0, 1.0, 1.0, 0.0]))) == pytest.approx(3.0)
+    p = torch.tensor([2 / 3, 1 / 3])
+    assert effective_rank(torch.diag(torch.tensor([2.0, 1.0]))) == pytest.approx(
+        math.exp(float(-(p * p.log()).sum())))
+    assert top_energy(torch.diag(torch.tensor([2.0, 1.0]))) == pytest.approx(0.8)
+    assert effective_rank(torch.zeros(3, 3)) == 0.0
+
+
+def _state(system: System) -> ProbeState:
+    model, plan, data, _ = initial_state(system)
+    return ProbeState(0, model, data, objective(system, data), system, plan,
+                      make_optimizer(model, plan, system.learning_rule))
+
+
+def test_update_rank_measures_the_change_between_calls():
+    state = _state(System(architecture=DeepLinear(hidden=[5]), data=LinearTeacher()))
+    probe = UpdateRank()
+    probe.start(state)
+    assert probe(state) == {}
+    with torch.no_grad():
+        state.model.layers[0].weight += torch.outer(torch.ones(5), torch.arange(6.0))
+        state.model.layers[1].weight += torch.eye(6, 5)
+    out = probe(state)
+    assert out["update_rank.0"] == pytest.approx(1.0, abs=1e-6)
+    assert out["update_rank.1"] == pytest.approx(5.0, abs=1e-6)
+    assert out["update_top.1"] == pytest.approx(0.2, abs=1e-6)
+
+
+def test_response_modes_equal_mode_strengths_for_a_linear_network():
+    system = System(architecture=DeepLinear(hidden=[8], init_scale=0.5),
+                    data=LinearTeacher(singular_values=[3.0, 2.0, 2.0, 0.5]),
+                    learning_rule=LearningRule(lr=0.05, steps=40))
+    traj = train(system, [ResponseModes(), ModeStrengths()])
+    assert torch.allclose(torch.tensor(traj["response_modes"].values),
+                          torch.tensor(traj["mode_strengths"].values), atol=1e-4)
