@@ -44,7 +44,10 @@ def test_sweep_statistics():
     expected = max(losses[i + 1, j] / losses[i, j] - 1 for j in near for i in range(2))
     assert sweep.worst_excess() == pytest.approx(expected)
     fig = sweep.figure("t", lambda s: f"w{s:g}")
-    assert len(fig.curves) == 6
+    assert [c.label for c in fig.curves] == ["w1", "w2", "w4"]
+    for curve, row in zip(fig.curves, losses):
+        assert curve.x == pytest.approx([2.0**v for v in x])
+        assert curve.y == pytest.approx(row.tolist())
 
 
 def test_char_corpus_windows_predict_the_next_symbol():

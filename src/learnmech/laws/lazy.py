@@ -384,7 +384,7 @@ def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_Ri
     run = _RichRun(
         alpha=alpha,
         weight_movement=float((first.weight.detach() - w0).norm() / w0.norm()),
-        feature_movement=float((hidden_features(model, x)[0] - h0).norm() / h0.norm()),
+        feature_movement=float((hidden_features(model, x)[0].detach() - h0).norm() / h0.norm()),
         kernel_distance=float((trained - kernel).norm() / (kernel - f0_test).norm()),
         concentration=_concentration(model, teacher),
         train_loss=float(loss.detach()),
