@@ -158,20 +158,7 @@ class Store:
             if cached is not None:
                 return cached
         instruments = make_probes(wanted)  # bad probe names fail before anything is written
-        with self._tx() as c:
-            c.execute("DELETE FROM observables WHERE run_id=?", (system.run_id,))
-            c.execute(
-                "INSERT OR REPLACE INTO runs (run_id, spec, status, probes, schedule, started, "
-                "versions) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (
-                    system.run_id,
-                    system.canonical_json(),
-                    json.dumps(wanted),
-                    json.dumps(asdict(schedule)),
-                    time.time(),
-                    json.dumps(library_versions()),
-                ),
-            )
+        self._begin(system, wanted, schedule, time.time())
         traj = train(system, instruments, schedule, progress=progress)
         self._save(traj)
         return traj
@@ -196,22 +183,20 @@ class Store:
     def save(self, traj: Trajectory, probes: Sequence[str], schedule: Schedule) -> None:
         """Store a trajectory trained elsewhere (a sweep worker, an ensemble) with the probe
         names and schedule it was measured with, replacing any earlier run of its system."""
-        system = traj.system
+        self._begin(traj.system, sorted(set(probes)), schedule, time.time() - traj.seconds)
+        self._save(traj)
+
+    def _begin(self, system: System, probes: list[str], schedule: Schedule,
+               started: float) -> None:
+        """Mark ``system``'s run as running, dropping anything stored of an earlier run."""
         with self._tx() as c:
             c.execute("DELETE FROM observables WHERE run_id=?", (system.run_id,))
             c.execute(
                 "INSERT OR REPLACE INTO runs (run_id, spec, status, probes, schedule, started, "
                 "versions) VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                (
-                    system.run_id,
-                    system.canonical_json(),
-                    json.dumps(sorted(set(probes))),
-                    json.dumps(asdict(schedule)),
-                    time.time() - traj.seconds,
-                    json.dumps(library_versions()),
-                ),
+                (system.run_id, system.canonical_json(), json.dumps(probes),
+                 json.dumps(asdict(schedule)), started, json.dumps(library_versions())),
             )
-        self._save(traj)
 
     def _save(self, traj: Trajectory) -> None:
         with self._tx() as c:
