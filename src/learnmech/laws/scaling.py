@@ -500,6 +500,7 @@ _SWEEP = {
 }
 _EXTRAPOLATION_LAW = "chinchilla"
 _EXTRAPOLATION_TOL = {"quick": 0.12, "standard": 0.10, "full": 0.10}
+_SKILL_TOL = 0.5  # the law must at least halve the error of the no-further-gain forecast
 
 
 def _sweep_system(sweep: _Sweep, width: int, n: int, seed: int) -> System:
@@ -543,9 +544,14 @@ def _extrapolation_evidence(budget: Budget, frame: pd.DataFrame, run_ids: list[s
     ext = scaling.extrapolate(frame, _EXTRAPOLATION_LAW, starts=8)
     boot = scaling.bootstrap(ext.train, ext.fit, n_boot=200, seed=0)
     tol = _EXTRAPOLATION_TOL[budget]
+    held = ext.heldout["loss"].to_numpy()
+    flat = float(np.mean(np.abs(ext.train["loss"].min() - held) / held))
     criteria = [
         Criterion("mean |relative error| of the predicted loss on the held-out largest third",
                   ext.mean_abs_error, tol),
+        Criterion("skill: that error / the error of forecasting the best fitted run's loss "
+                  f"(no further gain; its error {flat:.3f})", ext.mean_abs_error / flat,
+                  _SKILL_TOL),
     ]
     fig = Figure(f"{title}: {_EXTRAPOLATION_LAW} law fitted on the smaller two thirds",
                  "parameters N", "early-stopped test loss", xscale="log", yscale="log")
@@ -591,7 +597,14 @@ class ScalingExtrapolation(Law):
         "standard: Fashion-MNIST, the full 10,000-image test set, one seed. The fitted law "
         "extrapolates with errors of 7–9% on both (calibration runs; the errors are mostly "
         "of one sign, the fit on small runs cannot pin down the irreducible loss E), so "
-        "the tolerance on the mean relative error is 12% (quick) and 10% (standard)."
+        "the tolerance on the mean relative error is 12% (quick) and 10% (standard). "
+        "A small error alone is not skill: it must also be at most half the error of the "
+        "forecast 'no further gain' (every held-out run at the best fitted run's loss). "
+        "On digits the law has it (0.10 against 0.27); on the Fashion-MNIST sweep it does "
+        "not (0.073 against 0.078): past width 16 the early-stopped loss no longer falls "
+        "with N at small D (wider nets overfit sooner), which the Chinchilla form cannot "
+        "express, so the standard verdict is expected to fail until the sweep reaches a "
+        "capacity-limited regime (a sweep from width 2 fits worse: 13%, E → 0)."
     )
     control = (
         "The same fit and held-out runs, but the fitted runs' losses shuffled among their "
