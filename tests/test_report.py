@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from learnmech.laws import Criterion, Curve, Evidence, Figure, Verdict
@@ -27,3 +28,17 @@ def test_report_has_scorecard_sections_and_embedded_figures(tmp_path):
     assert "not measured" in html
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 2
     assert "http://" not in html and "https://" not in html
+
+
+def test_missing_values_in_figures_are_strict_json_and_still_drawn(tmp_path):
+    fig = Figure("t", "x", "y", [Curve("measured", [0, 1, 2], [float("nan"), 1.0, 2.0],
+                                       "measured", "a")])
+    record = Verdict(
+        "law-c", "empirical", "claim", "ref", "regime", "control", "quick",
+        Evidence([Criterion("error", 0.05, 0.1)], [fig]), Evidence([Criterion("error", 0.5, 0.1)]),
+        1.0,
+    ).to_json()
+    text = json.dumps(record, allow_nan=False)  # raises on NaN or infinity
+    assert json.loads(text)["figures"][0]["curves"][0]["y"] == [None, 1.0, 2.0]
+    html = write_report([json.loads(text)], tmp_path / "r.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 1

@@ -159,8 +159,20 @@ class Verdict:
             "run_ids": self.evidence.run_ids + self.control_evidence.run_ids,
             "notes": self.evidence.notes,
             "seconds": self.seconds,
-            "figures": [asdict(f) for f in self.evidence.figures + self.control_evidence.figures],
+            "figures": _strict_json(
+                [asdict(f) for f in self.evidence.figures + self.control_evidence.figures]),
         }
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    return value
 
 
 class LawContext:

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -25,11 +26,12 @@ def render_png(figure: dict[str, Any], dpi: int = 110) -> bytes:
     for curve in curves:
         group = curve.get("group", "") or curve["label"]
         colour = colours.setdefault(group, cycle[len(colours) % len(cycle)])
+        # stored verdicts carry missing values as None: NaN here, a gap in the plot
+        x, y = (np.asarray(curve[k], dtype=float) for k in ("x", "y"))
         if curve["kind"] == "theory":
-            ax.plot(curve["x"], curve["y"], "-", color=colour, lw=1.6, label=curve["label"])
+            ax.plot(x, y, "-", color=colour, lw=1.6, label=curve["label"])
         else:
-            ax.plot(curve["x"], curve["y"], "o", color=colour, ms=3.2, alpha=0.75,
-                    label=curve["label"])
+            ax.plot(x, y, "o", color=colour, ms=3.2, alpha=0.75, label=curve["label"])
     for y, label in figure.get("hlines", []):
         ax.axhline(y, color="0.35", ls="--", lw=1.0, label=label)
     ax.set_xscale(figure.get("xscale", "linear"))
