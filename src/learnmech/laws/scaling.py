@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from learnmech.data.sparse_parity import MultitaskSparseParity
 from learnmech.fit import trajectory_frame
+from learnmech.laws._memo import RunMemo
 from learnmech.laws.base import (
     Budget,
     Criterion,
@@ -516,27 +517,24 @@ def _sweep_system(sweep: _Sweep, width: int, n: int, seed: int) -> System:
     )
 
 
-_SWEEP_CACHE: dict[Budget, tuple[pd.DataFrame, list[str]]] = {}
+_SWEEP_RUNS = RunMemo()
 
 
 def _sweep(budget: Budget, ctx: LawContext) -> tuple[pd.DataFrame, list[str]]:
     """Train the width × data-size sweep (stored and cached through ``ctx``) and return
-    one row per (N, D): the early-stopped test loss averaged over seeds. Kept per
-    process, so that the claim and its control judge the same runs."""
-    if budget in _SWEEP_CACHE:
-        return _SWEEP_CACHE[budget]
+    one row per (N, D): the early-stopped test loss averaged over seeds. The runs are
+    remembered per context, so that the claim and its control judge the same runs."""
     sweep = _SWEEP[budget]
     trajectories = []
     for width in sweep.widths:
         for n in sweep.sizes:
             for seed in sweep.seeds:
-                trajectories.append(ctx.run(
-                    _sweep_system(sweep, width, n, seed), ["loss"],
+                trajectories.append(_SWEEP_RUNS.run(
+                    ctx, _sweep_system(sweep, width, n, seed), ["loss"],
                     Schedule("log", sweep.points), label=f"width={width} n={n} seed={seed}"))
     frame = trajectory_frame(trajectories, "test_loss", reduce="min")
     mean = frame.groupby(["N", "D"], as_index=False).agg(loss=("loss", "mean"))
-    _SWEEP_CACHE[budget] = (mean, [t.run_id for t in trajectories])
-    return _SWEEP_CACHE[budget]
+    return mean, [t.run_id for t in trajectories]
 
 
 def _extrapolation_evidence(budget: Budget, frame: pd.DataFrame, run_ids: list[str],
