@@ -479,8 +479,9 @@ class QuantaScaling(Law):
 
 @dataclass(frozen=True)
 class _Sweep:
-    """A width × training-set-size sweep of one-hidden-layer ReLU MLPs (Adam, lr 2·10⁻³)
-    trained for ``max(min_steps, epochs·n/batch)`` steps."""
+    """A width × training-set-size sweep of one-hidden-layer ReLU MLPs trained with Adam
+    (learning rate ``lr``, decoupled weight decay ``weight_decay``) for
+    ``max(min_steps, epochs·n/batch)`` steps."""
 
     data: str
     widths: tuple[int, ...]
@@ -490,14 +491,17 @@ class _Sweep:
     batch: int
     min_steps: int
     points: int  # probe points (log-spaced): the resolution of early stopping
+    lr: float
+    weight_decay: float
 
 
 _SWEEP = {
-    "quick": _Sweep("digits", (8, 16, 32, 64), (300, 500, 800, 1300), (0, 1), 20, 64, 300, 30),
-    "standard": _Sweep("fashion_mnist", (8, 16, 32, 64, 128), (500, 1000, 2000, 4000, 8000),
-                       (0,), 30, 128, 500, 20),
+    "quick": _Sweep("digits", (8, 16, 32, 64), (300, 500, 800, 1300), (0, 1), 20, 64, 300, 30,
+                    2e-3, 0.0),
+    "standard": _Sweep("fashion_mnist", (8, 16, 32, 64), (1000, 2000, 4000, 8000, 16000),
+                       (0, 1), 15, 128, 500, 30, 1e-3, 0.1),
     "full": _Sweep("fashion_mnist", (8, 16, 32, 64, 128, 256, 512),
-                   (500, 1000, 2000, 4000, 8000, 16000, 32000), (0, 1), 30, 128, 500, 30),
+                   (1000, 2000, 4000, 8000, 16000, 32000), (0, 1), 15, 128, 500, 30, 1e-3, 0.1),
 }
 _EXTRAPOLATION_LAW = "chinchilla"
 _EXTRAPOLATION_TOL = {"quick": 0.12, "standard": 0.10, "full": 0.10}
@@ -511,8 +515,8 @@ def _sweep_system(sweep: _Sweep, width: int, n: int, seed: int) -> System:
     steps = max(sweep.min_steps, round(sweep.epochs * n / sweep.batch))
     return System(
         architecture=MLP(width=width, depth=2), data=data, objective="cross_entropy",
-        learning_rule=LearningRule(optimizer="adam", lr=2e-3, batch_size=sweep.batch,
-                                   steps=steps),
+        learning_rule=LearningRule(optimizer="adam", lr=sweep.lr, batch_size=sweep.batch,
+                                   steps=steps, weight_decay=sweep.weight_decay),
         seed=seed,
     )
 
