@@ -24,10 +24,11 @@ training up to floating-point rounding of batched kernels (tested against
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -96,12 +97,9 @@ class _Member:
         self.gen = gen
         self.optimizer = make_optimizer(self.model, self.plan, system.learning_rule)
         self.observables: dict[str, Series] = {}
-        self.order = torch.empty(0, dtype=torch.long)
-        self.cursor = data.x_train.shape[0]
         self.status: Literal["completed", "diverged"] = "completed"
         self.diverged_at: int | None = None
         self.reason: str | None = None
-        self.reference = math.inf
 
     def lr_of(self) -> dict[str, float]:
         """Learning rate of every parameter, by name, as its torch optimizer has it."""
@@ -175,9 +173,14 @@ def train_ensemble(
     stacked_loss = stacked_objective(first, data)
 
     x, y = data.x_train, data.y_train
-    n = x.shape[0]
-    batch = rule.batch_size if rule.batch_size and rule.batch_size < n else None
+    batch = rule.batch_size if rule.batch_size and rule.batch_size < x.shape[0] else None
+    batches = (
+        itertools.repeat((x, y))
+        if batch is None
+        else _minibatches([m.gen for m in members], x, y, batch)
+    )
     alive = torch.ones(len(members), dtype=torch.bool, device=device)
+    reference = torch.full((len(members),), math.inf, dtype=torch.float64, device=device)
     tick = max(total // 100, 1)
     step = 0
     for step in range(total + 1):
@@ -198,29 +201,26 @@ def train_ensemble(
                     _record(instruments[k], states[k], m.observables)
         if step == total or not bool(alive.any()):
             break
-        if batch is None:
-            xb, yb = x, y
-        else:
-            idx = torch.stack([_next_batch(m, n, batch, device) for m in members])
-            xb, yb = x[idx], y[idx]
+        xb, yb = next(batches)
         leaf = params.requires_grad_()
         losses = stacked_loss(forward(leaf, xb), yb)  # (E,)
         # members are independent: the gradient of the sum is each member's own gradient
         (grads,) = torch.autograd.grad(losses.sum(), leaf)  # (E, P)
         params = params.detach()
-        for k, (m, value) in enumerate(zip(members, losses.detach().tolist(), strict=True)):
-            if m.status != "completed":
-                continue
-            if step == 0:
-                m.reference = divergence_factor * max(abs(value), 1e-12)
-            if not math.isfinite(value) or value > m.reference:
+        values = losses.detach().double()  # (E,), compared in float64 as train does
+        if step == 0:
+            reference = divergence_factor * values.abs().clamp_min(1e-12)
+        diverging = alive & (~torch.isfinite(values) | (values > reference))
+        if bool(diverging.any()):
+            for k in diverging.nonzero().flatten().tolist():
+                value, m = float(values[k]), members[k]
                 m.status, m.diverged_at = "diverged", step
                 m.reason = (
                     "non-finite loss"
                     if not math.isfinite(value)
                     else (f"loss {value:.3g} above {divergence_factor:g}× the initial loss")
                 )
-                alive[k] = False
+            alive &= ~diverging
         params = opt.step(params, grads, alive)
         if progress is not None and (step + 1) % tick == 0:
             progress(step + 1, total)
@@ -252,9 +252,13 @@ def stacked_forward(
 
     ``params`` is ``(E, P)`` (see :class:`_Layout`); ``x`` is ``(E, B, d_in)`` (one
     minibatch per member) or ``(B, d_in)`` (shared). A learnmech :class:`Network` runs as
-    batched matrix products, layer by layer in the order of :meth:`Network.forward`; any
-    other module (or ``generic=True``) runs through ``torch.func.vmap`` over
-    ``functional_call`` (slower for small models: per-call transform overhead).
+    batched matrix products, layer by layer in the order of :meth:`Network.forward`, on
+    transposed activations ``(E, features, B)``: ``W h`` rather than ``x Wᵀ``, so that the
+    weight gradients come out of the backward pass in the parameters' own layout and the
+    outputs are returned as a view of an ``(E, d_out, B)`` tensor, the layout in which
+    :func:`stacked_objective` takes its softmax. Any other module (or ``generic=True``)
+    runs through ``torch.func.vmap`` over ``functional_call`` (slower for small models:
+    per-call transform overhead).
     """
     if isinstance(template, Network) and not generic:
         net = template
@@ -262,17 +266,17 @@ def stacked_forward(
 
         def network_forward(params: Tensor, x: Tensor) -> Tensor:
             named = layout.unflatten_stacked(params)
+            h = x.transpose(-1, -2)  # (E, d_in, B) or shared (d_in, B)
             for i, m in enumerate(net.multipliers):
-                w = named[f"layers.{i}.weight"]  # (E, out, in)
-                x = torch.matmul(x, w.transpose(1, 2))
+                h = torch.matmul(named[f"layers.{i}.weight"], h)  # (E, out, in) @ h
                 if m != 1.0:
-                    x = x * m
+                    h = h * m
                 bias = named.get(f"layers.{i}.bias")
                 if bias is not None:
-                    x = x + bias[:, None, :]
+                    h = h + bias[:, :, None]
                 if i < last:
-                    x = phi(x)
-            return x
+                    h = phi(h)
+            return h.transpose(1, 2)
 
         return network_forward
 
@@ -295,9 +299,10 @@ def stacked_objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor
     if system.objective == "cross_entropy":
 
         def cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+            # classes on axis 1, (E, d_out, B): softmax over a strided axis is much faster
+            # than over a short contiguous one
             labels = per_member(y, out.shape[0], 0)
-            per = F.cross_entropy(out.flatten(0, 1), labels.flatten(0, 1), reduction="none")
-            return per.view(out.shape[:2]).mean(1)
+            return F.cross_entropy(out.transpose(1, 2), labels, reduction="none").mean(1)
 
         return cross_entropy
 
@@ -358,13 +363,22 @@ def _record_stacked(values: dict[str, Tensor], members: list[_Member], step: int
                 series.values.append(float(value))
 
 
-def _next_batch(m: _Member, n: int, batch: int, device: torch.device) -> Tensor:
-    """The member's next minibatch indices, drawn exactly as :func:`train` draws them."""
-    if m.cursor + batch > n:
-        m.order, m.cursor = torch.randperm(n, generator=m.gen).to(device), 0
-    idx = m.order[m.cursor : m.cursor + batch]
-    m.cursor += batch
-    return idx
+def _minibatches(
+    generators: Sequence[torch.Generator], x: Tensor, y: Tensor, batch: int
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Endless minibatches ``(E, batch, ...)`` of ``x`` and ``y``: member ``k``'s are drawn
+    from ``generators[k]`` exactly as :func:`train` draws them (a fresh permutation of the
+    ``n`` examples whenever fewer than ``batch`` remain in the current one)."""
+    n, members = x.shape[0], len(generators)
+    while True:
+        order = torch.stack([torch.randperm(n, generator=g) for g in generators])  # (E, n)
+        order = order.to(x.device)
+        for start in range(0, n - batch + 1, batch):
+            idx = order[:, start : start + batch].reshape(-1)  # (E * batch,)
+            yield (
+                x.index_select(0, idx).view(members, batch, *x.shape[1:]),
+                y.index_select(0, idx).view(members, batch, *y.shape[1:]),
+            )
 
 
 class _Layout:
@@ -400,9 +414,15 @@ class _Layout:
         return {name: flat[a:b].view(shape) for name, a, b, shape in self.entries}
 
     def unflatten_stacked(self, flat: Tensor) -> dict[str, Tensor]:
-        """Views of ``flat`` (``(E, P)``) shaped ``(E, *shape)`` for each parameter."""
+        """Views of ``flat`` (``(E, P)``) shaped ``(E, *shape)`` for each parameter.
+
+        One ``split`` rather than a slice per parameter: its backward assembles the
+        ``(E, P)`` gradient in one concatenation instead of one zero-filled ``(E, P)``
+        tensor per parameter."""
+        chunks = flat.split([b - a for _, a, b, _ in self.entries], dim=1)
         return {
-            name: flat[:, a:b].view(flat.shape[0], *shape) for name, a, b, shape in self.entries
+            name: chunk.view(flat.shape[0], *shape)
+            for (name, *_, shape), chunk in zip(self.entries, chunks, strict=True)
         }
 
 
@@ -459,7 +479,7 @@ class _FunctionalOptimizer:
             buf = d.clone() if buf is None else buf * mom + d
             state["momentum_buffer"] = buf
             d = d + mom * buf if self.rule.nesterov else buf
-        return p - self.lrs * d, state
+        return p.addcmul(self.lrs, d, value=-1), state
 
     def _adamw(self, p: Tensor, g: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         beta1, beta2 = self.rule.betas
