@@ -8,9 +8,9 @@ prints the median time ratio and, as a cross-check between independent implement
 the largest difference between the width exponents of the output sizes after the steps
 (learnmech: RMS; mup: mean |x|, fitted here by least squares).
 
-mup is an optional peer: ``pip install --no-deps --target /work/venvs/mup mup``, then
+mup is an optional peer: ``pip install --no-deps --target ~/venvs/mup mup``, then
 
-    PYTHONPATH=src:/work/venvs/mup python bench/coordcheck.py [--reps 3]
+    PYTHONPATH=src:~/venvs/mup python bench/coordcheck.py [--reps 3]
 """
 
 from __future__ import annotations

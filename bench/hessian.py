@@ -5,10 +5,10 @@ Hessian-vector product in units of one gradient.
 PyHessian lives in its own environment (it is run as a subprocess on the same problem,
 saved to a temporary file); create it with::
 
-    python -m venv /work/venvs/pyhessian
-    /work/venvs/pyhessian/bin/pip install torch==2.13.0
-    /work/venvs/pyhessian/bin/pip install numpy
-    /work/venvs/pyhessian/bin/pip install --no-deps pyhessian
+    python -m venv ~/venvs/pyhessian
+    ~/venvs/pyhessian/bin/pip install torch==2.13.0
+    ~/venvs/pyhessian/bin/pip install numpy
+    ~/venvs/pyhessian/bin/pip install --no-deps pyhessian
 
 Usage: ``python bench/hessian.py [--reps 3] [--target 1e-4] [--pyhessian PYTHON]``.
 
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--target", type=float, default=1e-4,
                         help="relative error of λ_max both methods must reach")
-    parser.add_argument("--pyhessian", default="/work/venvs/pyhessian/bin/python",
+    parser.add_argument("--pyhessian", default=str(Path.home() / "venvs/pyhessian/bin/python"),
                         help="the Python of PyHessian's environment")
     parser.add_argument("--case", choices=["digits", "fashion", "all"], default="all")
     args = parser.parse_args()
