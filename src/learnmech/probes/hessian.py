@@ -692,37 +692,30 @@ class Sharpness:
         self._v = None
 
     def __call__(self, state: ProbeState) -> float:
-        op = HessianOperator(state.model, state.loss_fn, _train_batch(state))
+        return self._top(HessianOperator(state.model, state.loss_fn, _train_batch(state)),
+                         state)
+
+    def _top(self, op: SymmetricOperator, state: ProbeState) -> float:
+        """The top eigenvalue of ``op``, warm-started from (and keeping) the last vector."""
         top = lanczos(op, 1, tol=self.tol, max_iter=self.max_iter, v0=self._v,
                       seed=state.system.seed)
         self._v = top.vectors[:, 0]
         return float(top.values[0])
 
 
-class PreconditionedSharpness:
+class PreconditionedSharpness(Sharpness):
     """``λ_max(P⁻¹H)`` with Adam's current preconditioner (:func:`adam_preconditioner`),
     warm-started like :class:`Sharpness`; NaN before the first update. Its stability
     threshold is ``(2 + 2β₁)/((1 − β₁)η)``. Observable ``preconditioned_sharpness``."""
 
     name = "preconditioned_sharpness"
 
-    def __init__(self, tol: float = 1e-4, max_iter: int = 200) -> None:
-        self.tol, self.max_iter = tol, max_iter
-        self._v: Tensor | None = None
-
-    def start(self, state: ProbeState) -> None:
-        self._v = None
-
     def __call__(self, state: ProbeState) -> float:
         p = adam_preconditioner(state.optimizer, state.model)
         if p is None:
             return math.nan
-        op = PreconditionedOperator(
-            HessianOperator(state.model, state.loss_fn, _train_batch(state)), p)
-        top = lanczos(op, 1, tol=self.tol, max_iter=self.max_iter, v0=self._v,
-                      seed=state.system.seed)
-        self._v = top.vectors[:, 0]
-        return float(top.values[0])
+        return self._top(PreconditionedOperator(
+            HessianOperator(state.model, state.loss_fn, _train_batch(state)), p), state)
 
 
 register_probe("sharpness")(Sharpness)
