@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from learnmech.data import load
-from learnmech.probes.hessian import HessianOperator, lanczos
+from learnmech.linalg import HessianOperator, lanczos
 from learnmech.system import Digits, FashionMNIST
 
 OURS_TOLS = (1e-2, 3e-3, 1e-3, 1e-4)

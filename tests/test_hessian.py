@@ -16,8 +16,7 @@ from torch.autograd.function import once_differentiable
 from torch.func import functional_call
 
 from learnmech.errors import InputError
-from learnmech.probes import make_probe
-from learnmech.probes.hessian import (
+from learnmech.linalg import (
     DenseOperator,
     HessianOperator,
     PreconditionedOperator,
@@ -27,6 +26,7 @@ from learnmech.probes.hessian import (
     lanczos,
     spectral_density,
 )
+from learnmech.probes import make_probe
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.train import Schedule, initial_state, objective, train
 
@@ -514,7 +514,7 @@ def test_readme_example_runs() -> None:
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = re.search(r"```python\n(import torch\n.*?learnmech\.probes\.hessian.*?)```", readme,
+    block = re.search(r"```python\n(import torch\n.*?learnmech\.linalg.*?)```", readme,
                       re.S)
     assert block is not None
     namespace: dict = {}

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from learnmech.errors import InputError
-from learnmech.probes.hessian import HessianOperator
+from learnmech.linalg import HessianOperator
 from learnmech.system import LearningRule
 from learnmech.theory import stability
 

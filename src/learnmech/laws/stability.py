@@ -20,7 +20,7 @@ from learnmech.laws.base import (
     LawContext,
     register,
 )
-from learnmech.probes.hessian import HessianOperator, lanczos
+from learnmech.linalg import HessianOperator, lanczos
 from learnmech.system import MLP, Digits, LearningRule, System, TeacherStudent
 from learnmech.theory import stability
 from learnmech.train import ProbeState, Schedule, Trajectory, objective, train

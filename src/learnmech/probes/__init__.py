@@ -6,7 +6,7 @@ the CLI and the store refer to them: on equal systems, equal names mean equal
 measurements.
 """
 
-from learnmech.probes import features, hessian, ntk  # noqa: F401  (register their probes)
+from learnmech.probes import curvature, features, ntk  # noqa: F401  (register their probes)
 from learnmech.probes.basic import (
     Accuracy,
     Balancedness,

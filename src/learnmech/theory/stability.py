@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from learnmech.errors import InputError
+from learnmech.linalg import HessianOperator, lanczos
 from learnmech.system import LearningRule
 
 Method = Literal["gd", "momentum", "nesterov", "adam"]
@@ -125,8 +126,6 @@ def _operator(net: nn.Module, params: list[nn.Parameter], w: Tensor,
               loss_fn: Callable[[Tensor, Tensor], Tensor],
               data: tuple[Any, Tensor] | Iterable[tuple[Any, Tensor]]) -> Any:
     """The Hessian operator of ``net`` with its parameters set to ``w``."""
-    from learnmech.probes.hessian import HessianOperator
-
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(w, params)
     return HessianOperator(net, loss_fn, data)
@@ -176,7 +175,7 @@ def central_flow(
 
     Args:
         model: the network at the start; a copy is integrated, the model is not changed.
-        loss_fn, data: as for :class:`learnmech.probes.hessian.HessianOperator`.
+        loss_fn, data: as for :class:`learnmech.linalg.HessianOperator`.
         lr: GD's learning rate ``η``.
         steps: the horizon in GD steps.
         dt: Euler step in GD steps, at most ½.
@@ -188,8 +187,6 @@ def central_flow(
     Returns:
         The :class:`FlowPath` at the recorded times.
     """
-    from learnmech.probes.hessian import lanczos
-
     if not 0 < dt <= 0.5 or steps < 0:
         raise InputError("dt/steps", (dt, steps), "0 < dt ≤ 0.5 and steps ≥ 0")
     net = copy.deepcopy(model)
