@@ -289,14 +289,20 @@ def _init_worker(threads: int) -> None:
 
 class LocalPool:
     """A pool of ``workers`` spawned processes on this machine, ``threads`` torch threads
-    each. A pool whose worker died is rebuilt for the next tasks."""
+    each. A pool whose worker died is rebuilt for the next tasks.
 
-    def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
-        cpus = os.cpu_count() or 1
-        self.slots = workers or cpus
+    The thread count is fixed per trial (default 1), never derived from ``workers``: a
+    float reduction's order depends on it, so the same spec and seed give bitwise the same
+    numbers whatever ``workers`` is, and the same as :func:`learnmech.train.train` run
+    with that many threads."""
+
+    def __init__(self, workers: int | None = None, threads: int = 1) -> None:
+        self.slots = (os.cpu_count() or 1) if workers is None else workers
         if self.slots < 1:
             raise InputError("workers", workers, "a positive number of processes")
-        self.threads = threads or max(1, cpus // self.slots)
+        if threads < 1:
+            raise InputError("threads", threads, "a positive number of torch threads")
+        self.threads = threads
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
