@@ -16,7 +16,11 @@ from torch.func import functional_call, jacrev
 from learnmech.errors import InputError
 from learnmech.models import build_model
 from learnmech.system import MLP
-from learnmech.theory.kernels import analytic_kernels, gaussian_expectations
+from learnmech.theory.kernels import (
+    analytic_kernels,
+    expectations_with_error,
+    gaussian_expectations,
+)
 
 PAIRS = [(1.3, 0.7, 0.4), (0.5, 2.0, -0.9), (1.0, 1.0, 0.999), (2.0, 0.3, 0.0)]
 
@@ -66,11 +70,14 @@ def _reference(name: str, q11: float, q22: float, q12: float) -> tuple[float, fl
                 1 + 2 * s * s
             )
 
-    else:  # tanh: inner integral by quadrature as well
-        phi, dphi = math.tanh, lambda x: 1 - math.tanh(x) ** 2
+    else:  # tanh, gelu: inner integral by quadrature as well
+        if name == "tanh":
+            phi, dphi = math.tanh, lambda x: 1 - math.tanh(x) ** 2
+        else:
+            phi, dphi = (lambda x: x * ndtr(x)), (lambda x: ndtr(x) + x * _gauss(x))
 
         def mean_phi(mu: float) -> float:
-            return integrate.quad(lambda z: math.tanh(mu + s * z) * _gauss(z), -12, 12,
+            return integrate.quad(lambda z: phi(mu + s * z) * _gauss(z), -12, 12,
                                   epsabs=1e-13)[0]
 
         def mean_dphi(mu: float) -> float:
@@ -84,17 +91,40 @@ def _reference(name: str, q11: float, q22: float, q12: float) -> tuple[float, fl
     return outer(phi, mean_phi), outer(dphi, mean_dphi)
 
 
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "erf", "tanh"])
-def test_gaussian_expectations_match_adaptive_quadrature(name: str) -> None:
-    for q11, q22, q12 in PAIRS:
+# large variances put tanh's poles close to the real axis: 64 Gauss–Hermite nodes were
+# wrong in the third digit there
+WIDE_PAIRS = [(36.0, 30.0, 25.0), (40.0, 40.0, 39.9), (9.0, 0.2, 1.0)]
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "erf", "gelu", "tanh"])
+def test_gaussian_expectations_at_defaults_match_adaptive_quadrature(name: str) -> None:
+    """Every built-in activation within 1e-10 relative at the default call."""
+    for q11, q22, q12 in PAIRS + WIDE_PAIRS:
         k, kdot = gaussian_expectations(
             name, *(torch.tensor(v, dtype=torch.float64) for v in (q11, q22, q12)),
-            negative_slope=0.1, quadrature_points=256,
+            negative_slope=0.1,
         )
         rk, rkdot = _reference(name, q11, q22, q12)
         tol = 1e-10
         assert abs(float(k) - rk) < tol * max(1.0, abs(rk)), (q11, q22, q12)
         assert abs(float(kdot) - rkdot) < tol * max(1.0, abs(rkdot)), (q11, q22, q12)
+
+
+def test_quadrature_error_estimate_bounds_the_error() -> None:
+    """A fixed coarse rule reports an error estimate at least as large as its real error
+    (against the nested adaptive reference); the default rule reports ≤ its tolerance."""
+    q = (36.0, 30.0, 25.0)
+    args = [torch.tensor(v, dtype=torch.float64) for v in q]
+    rk, rkdot = _reference("tanh", *q)
+    scale = math.sqrt(_reference("tanh", q[0], q[0], q[0])[0]
+                      * _reference("tanh", q[1], q[1], q[1])[0])
+    k, _, coarse = expectations_with_error("tanh", *args, quadrature_points=21)
+    assert abs(float(k) - rk) / scale > 1e-8  # the coarse rule really is off
+    assert coarse >= abs(float(k) - rk) / scale
+    k, kdot, fine = expectations_with_error("tanh", *args)
+    assert fine <= 1e-12 and abs(float(k) - rk) < 1e-12 and abs(float(kdot) - rkdot) < 1e-12
+    with pytest.raises(InputError, match="quadrature_points"):
+        gaussian_expectations("tanh", *args, quadrature_points=1)
 
 
 def test_identity_is_the_linear_kernel() -> None:

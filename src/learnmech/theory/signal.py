@@ -37,14 +37,13 @@ def _e(activation: Activation, q11: float, q22: float, q12: float) -> tuple[floa
     t = torch.tensor
     k, kdot = gaussian_expectations(
         activation, t(q11, dtype=torch.float64), t(q22, dtype=torch.float64),
-        t(q12, dtype=torch.float64), quadrature_points=96,
+        t(q12, dtype=torch.float64),
     )
     return float(k), float(kdot)
 
 
 def _e_diag(activation: Activation, q: float) -> tuple[float, float]:
-    k, kdot = gaussian_variances(activation, torch.tensor(q, dtype=torch.float64),
-                                 quadrature_points=96)
+    k, kdot = gaussian_variances(activation, torch.tensor(q, dtype=torch.float64))
     return float(k), float(kdot)
 
 
