@@ -39,6 +39,7 @@ class ResMLP(nn.Module):
         self.blocks = nn.ModuleList(nn.Linear(width, width, bias=bias) for _ in range(depth))
         self.readout = nn.Linear(width, d_out, bias=bias)
         self.branch_multiplier = float(branch_multiplier)
+        self.activation = activation
         self._phi = activation_fn(activation)
 
     def forward(self, x: Tensor) -> Tensor:

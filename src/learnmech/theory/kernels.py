@@ -37,10 +37,13 @@ The Gaussian expectations ``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` are in close
 1997), ``gelu`` (Tsuchida et al. 2020; neural-tangents' ``stax.Gelu``) and ``identity``;
 for any other activation (``tanh`` or a callable ``φ(tensor) -> tensor``) they are
 computed by a two-dimensional trapezoid rule in Gaussian coordinates with error control: the
-rule doubles (73, 145, … :data:`MAX_POINTS` nodes per dimension) on the entries where two successive
-rules still differ by more than ``tol`` (default :data:`QUADRATURE_TOL`) relative to the
-Cauchy–Schwarz scale ``√(E[φ(u)²] E[φ(v)²])``, and the difference of the last two rules is
-the error estimate carried by :class:`Kernels`. Large pre-activation variances need more
+rule doubles (73, 145, … :data:`MAX_POINTS` nodes per dimension) on the entries not yet
+converged. The trapezoid rule's error for an integrand analytic in a strip is
+``exp(−2πd/h)``, so halving the spacing ``h`` squares it: with ``Δ`` the difference of the
+last two rules relative to the Cauchy–Schwarz scale ``√(E[φ(u)²] E[φ(v)²])``, the finer
+rule's error is about ``Δ²``. An entry is done when ``Δ² ≤ tol`` (default
+:data:`QUADRATURE_TOL`), and the largest ``Δ²`` is the error estimate carried by
+:class:`Kernels`. Large pre-activation variances need more
 nodes (``tanh(√q z)`` has poles at ``z = iπ/(2√q)``): 145 for ``q ≈ 1``, 577 for
 ``q ≈ 40``. Derivatives are by autograd for callables. Everything is float64, on ``x1``'s
 device.
@@ -70,7 +73,8 @@ Activation = str | Callable[[Tensor], Tensor]
 Parameterization = Literal["ntk", "standard"]
 
 _BLOCK = 2**18  # entries per block of the closed-form path (a few MB of temporaries)
-_SNAP = 8 * torch.finfo(torch.float64).eps
+_EPS = torch.finfo(torch.float64).eps
+_SNAP = 8 * _EPS
 CLOSED_FORM = ("relu", "leaky_relu", "erf", "gelu", "identity")
 QUADRATURE = ("tanh",)
 QUADRATURE_TOL = 1e-12
@@ -127,9 +131,9 @@ def expectations_with_error(
     tol: float = QUADRATURE_TOL,
 ) -> tuple[Tensor, Tensor, float]:
     """:func:`gaussian_expectations` and the largest estimated relative error: 0 for
-    closed forms, else the difference of the last two rules (``quadrature_points`` and
-    half as many, for a fixed rule) over ``√(E[φ(u)²]E[φ(v)²])`` and
-    ``√(E[φ'(u)²]E[φ'(v)²])``."""
+    closed forms, else ``Δ²`` with ``Δ`` the difference of the last two rules
+    (``quadrature_points`` and half as many, for a fixed rule) over
+    ``√(E[φ(u)²]E[φ(v)²])`` and ``√(E[φ'(u)²]E[φ'(v)²])`` (see the module docstring)."""
     q11, q22, q12 = torch.broadcast_tensors(q11, q22, q12)
     if isinstance(activation, str):
         if activation == "identity":
@@ -149,8 +153,8 @@ def expectations_with_error(
                 "activation", activation, f"one of {list(CLOSED_FORM + QUADRATURE)} or a callable"
             )
     _check_rule(quadrature_points, tol)
-    phi, dphi = _function_and_derivative(activation)
-    return _adaptive_quadrature(phi, dphi, q11, q22, q12, quadrature_points, tol)
+    return _adaptive_quadrature(_function_and_derivative(activation), q11, q22, q12,
+                                quadrature_points, tol)
 
 
 def _check_rule(points: int | None, tol: float) -> None:
@@ -209,7 +213,7 @@ def gaussian_variances(
 ) -> tuple[Tensor, Tensor]:
     """``E[φ(√q z)²]`` and ``E[φ'(√q z)²]`` for ``z ~ N(0, 1)``: the diagonal ``u = v`` of
     :func:`gaussian_expectations`, by a one-dimensional rule where there is no closed form
-    (doubled from 73 nodes until two successive rules agree to ``tol`` relative)."""
+    (doubled from 73 nodes until two successive rules differ by at most ``√tol`` relative)."""
     if _closed(activation):
         return gaussian_expectations(activation, q, q, q, negative_slope=negative_slope)
     if isinstance(activation, str) and activation not in QUADRATURE:
@@ -217,12 +221,11 @@ def gaussian_variances(
             "activation", activation, f"one of {list(CLOSED_FORM + QUADRATURE)} or a callable"
         )
     _check_rule(quadrature_points, tol)
-    return _variances(*_function_and_derivative(activation), q, quadrature_points, tol)
+    return _variances(_function_and_derivative(activation), q, quadrature_points, tol)
 
 
 def _variances(
-    phi: Callable[[Tensor], Tensor],
-    dphi: Callable[[Tensor], Tensor],
+    both: Pair,
     q: Tensor,
     points: int | None,
     tol: float,
@@ -231,8 +234,8 @@ def _variances(
 
     def rule(points: int) -> tuple[Tensor, Tensor]:
         z, w = _gaussian_rule(points, q)
-        u = torch.sqrt(q).unsqueeze(-1) * z
-        return (phi(u) ** 2 * w).sum(-1), (dphi(u) ** 2 * w).sum(-1)
+        f, df = both(torch.sqrt(q).unsqueeze(-1) * z)
+        return (f * f * w).sum(-1), (df * df * w).sum(-1)
 
     if points is not None:
         return rule(points)
@@ -240,30 +243,37 @@ def _variances(
     while points < _MAX_POINTS_1D:
         points = 2 * points - 1
         k2, kdot2 = rule(points)
-        done = bool(((k2 - k).abs() <= tol * k2.abs()).all()
-                    and ((kdot2 - kdot).abs() <= tol * kdot2.abs()).all())
+        done = bool(((k2 - k).abs() <= math.sqrt(tol) * k2.abs()).all()
+                    and ((kdot2 - kdot).abs() <= math.sqrt(tol) * kdot2.abs()).all())
         k, kdot = k2, kdot2
         if done:
             break
     return k, kdot
 
 
-def _function_and_derivative(
-    activation: Activation,
-) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+Pair = Callable[[Tensor], tuple[Tensor, Tensor]]
+
+
+def _function_and_derivative(activation: Activation) -> Pair:
+    """``x ↦ (φ(x), φ'(x))``, sharing work where it can (``tanh``: ``φ' = 1 − φ²``)."""
     if activation == "tanh":
-        return torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2
+        def tanh(x: Tensor) -> tuple[Tensor, Tensor]:
+            t = torch.tanh(x)
+            return t, 1.0 - t * t
+
+        return tanh
     if isinstance(activation, str):
         raise InputError("activation", activation, "a name with a known derivative or a callable")
     fn = activation
 
-    def derivative(x: Tensor) -> Tensor:
+    def both(x: Tensor) -> tuple[Tensor, Tensor]:
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(fn(xg).sum(), xg)
-        return g
+            y = fn(xg)
+            (g,) = torch.autograd.grad(y.sum(), xg)
+        return y.detach(), g
 
-    return fn, derivative
+    return both
 
 
 _HALF_RANGE = 9.0  # |z| ≤ 9: the Gaussian mass left out is 2e-19
@@ -289,34 +299,26 @@ def _gaussian_rule(points: int, like: Tensor) -> tuple[Tensor, Tensor]:
     )
 
 
-def _quadrature(
-    phi: Callable[[Tensor], Tensor],
-    dphi: Callable[[Tensor], Tensor],
-    q11: Tensor,
-    q22: Tensor,
-    q12: Tensor,
-    points: int,
-) -> tuple[Tensor, Tensor]:
+def _quadrature(both: Pair, q11: Tensor, q22: Tensor, q12: Tensor, points: int
+                ) -> tuple[Tensor, Tensor]:
     """``u = √q11 z1``, ``v = (q12/√q11) z1 + √(q22 − q12²/q11) z2`` on a tensor grid,
-    with ``u`` the variable of larger variance (the rule is then exactly symmetric)."""
+    with ``u`` the variable of larger variance (the rule is then exactly symmetric); the
+    inner sum over ``z2`` is a matrix-vector product."""
     z, w = _gaussian_rule(points, q12)
     q11, q22 = torch.maximum(q11, q22), torch.minimum(q11, q22)
-    s11 = torch.sqrt(q11).unsqueeze(-1).unsqueeze(-1)
-    a = (q12 / torch.sqrt(q11).clamp_min(1e-300)).unsqueeze(-1).unsqueeze(-1)
-    b = torch.sqrt((q22 - q12 * q12 / q11.clamp_min(1e-300)).clamp_min(0.0))
-    b = b.unsqueeze(-1).unsqueeze(-1)
-    z1, z2 = z.view(-1, 1), z.view(1, -1)
-    u = s11 * z1  # (..., G, 1)
-    v = a * z1 + b * z2  # (..., G, G)
-    grid = w.view(-1, 1) * w.view(1, -1)
-    k = (phi(u) * phi(v) * grid).sum((-1, -2))
-    kdot = (dphi(u) * dphi(v) * grid).sum((-1, -2))
+    root = torch.sqrt(q11)
+    a = (q12 / root.clamp_min(1e-300))[..., None, None]
+    b = torch.sqrt((q22 - q12 * q12 / q11.clamp_min(1e-300)).clamp_min(0.0))[..., None, None]
+    fu, dfu = both(root[..., None] * z)  # (..., G)
+    fv, dfv = both(a * z[:, None] + b * z[None, :])  # (..., G, G): z1 rows, z2 columns
+    wu = w * fu
+    k = (wu * (fv @ w)).sum(-1)
+    kdot = (w * dfu * (dfv @ w)).sum(-1)
     return k, kdot
 
 
 def _adaptive_quadrature(
-    phi: Callable[[Tensor], Tensor],
-    dphi: Callable[[Tensor], Tensor],
+    both: Pair,
     q11: Tensor,
     q22: Tensor,
     q12: Tensor,
@@ -329,14 +331,14 @@ def _adaptive_quadrature(
     Entries are processed in chunks whose ``(chunk, G, G)`` temporaries fit ``max_memory``."""
     shape = q12.shape
     a, b, c = (t.reshape(-1) for t in (q11, q22, q12))
-    ea, eda = _variances(phi, dphi, a, None, tol)
-    eb, edb = _variances(phi, dphi, b, None, tol)
+    ea, eda = _variances(both, a, None, tol)
+    eb, edb = _variances(both, b, None, tol)
     scale_k = (ea * eb).sqrt().clamp_min(1e-300)
     scale_kdot = (eda * edb).sqrt().clamp_min(1e-300)
 
     def rule(idx: Tensor, g: int) -> tuple[Tensor, Tensor]:
-        chunk = max(1, int(max_memory // (6 * 8 * g * g)))
-        parts = [_quadrature(phi, dphi, a[i], b[i], c[i], g) for i in idx.split(chunk)]
+        chunk = max(1, int(max_memory // (3 * 8 * g * g)))
+        parts = [_quadrature(both, a[i], b[i], c[i], g) for i in idx.split(chunk)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def gap(k1: Tensor, kd1: Tensor, k2: Tensor, kd2: Tensor, idx: Tensor) -> Tensor:
@@ -346,18 +348,23 @@ def _adaptive_quadrature(
     if points is not None:
         k, kdot = rule(everything, points)
         k_half, kdot_half = rule(everything, max(2, (points + 1) // 2))
-        err = gap(k_half, kdot_half, k, kdot, everything)
-        return k.reshape(shape), kdot.reshape(shape), float(err.max()) if err.numel() else 0.0
+        err = gap(k_half, kdot_half, k, kdot, everything) ** 2
+        return k.reshape(shape), kdot.reshape(shape), _largest(err)
     k, kdot = rule(everything, MIN_POINTS)
     err = torch.full_like(c, math.inf)
     active, g = everything, MIN_POINTS
     while active.numel() and g < MAX_POINTS:
         g = 2 * g - 1
         k2, kd2 = rule(active, g)
-        err[active] = gap(k[active], kdot[active], k2, kd2, active)
+        err[active] = gap(k[active], kdot[active], k2, kd2, active) ** 2
         k[active], kdot[active] = k2, kd2
         active = active[err[active] > tol]
-    return k.reshape(shape), kdot.reshape(shape), float(err.max()) if err.numel() else 0.0
+    return k.reshape(shape), kdot.reshape(shape), _largest(err)
+
+
+def _largest(err: Tensor) -> float:
+    """The largest error estimate, no smaller than float64 rounding."""
+    return max(float(err.max()), _EPS) if err.numel() else 0.0
 
 
 def _check(
