@@ -21,6 +21,7 @@ from learnmech.theory.infinite_width import (
     Dense,
     Flatten,
     GlobalAvgPool,
+    LayerNorm,
     infinite_width_kernels,
     network_kernels,
 )
@@ -59,7 +60,8 @@ def _monte_carlo(make: Callable[[], nn.Module], x: torch.Tensor, inits: int
             model = _init(make(), gen)
             readout = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
             seen: list[torch.Tensor] = []
-            hook = readout.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+            hook = readout.register_forward_hook(
+                lambda m, args, out, seen=seen: seen.append(args[0]))
             model(x)
             hook.remove()
             h = seen[0]
@@ -184,16 +186,10 @@ def test_unsupported_modules_and_budgets_are_named() -> None:
     with pytest.raises(InputError, match=r"\.1.*BatchNorm2d"):
         infinite_width_kernels(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)), x)
     with pytest.raises(InputError, match="LayerNorm"):  # centring after ReLU is not tracked
-        network_kernels([Dense(8), ActivationLayer("relu"), _layer_norm(), Dense(1)],
+        network_kernels([Dense(8), ActivationLayer("relu"), LayerNorm(), Dense(1)],
                         torch.randn(3, 4))
     with pytest.raises(InputError, match="max_memory"):
         network_kernels([Conv(8), GlobalAvgPool(), Dense(1)], torch.randn(50, 1, 16, 16),
                         max_memory=1e6)
     with pytest.raises(InputError, match="Flatten or GlobalAvgPool"):
         network_kernels([Conv(8), Dense(1)], x)
-
-
-def _layer_norm():  # noqa: ANN202
-    from learnmech.theory.infinite_width import LayerNorm
-
-    return LayerNorm()

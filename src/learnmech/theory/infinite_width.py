@@ -418,11 +418,12 @@ def module_layers(model: nn.Module, w_std: float | None = None,
         if isinstance(m, nn.AvgPool1d | nn.AvgPool2d):
             if any(p != 0 for p in _tuple(m.padding)) or m.ceil_mode:
                 raise InputError(name, "padded or ceil-mode pooling", "padding 0, ceil_mode off")
-            return [AvgPool(m.kernel_size, m.stride)]  # type: ignore[arg-type]
+            return [AvgPool(m.kernel_size, m.stride)]
         if isinstance(m, nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d):
-            if set(_tuple(m.output_size)) != {1}:
-                raise InputError(name, f"output_size {m.output_size}", "1 (global pooling)")
-            return [GlobalAvgPool(), Flatten()]
+            size = m.output_size
+            if set(size if isinstance(size, tuple) else (size,)) != {1}:
+                raise InputError(name, f"output_size {size}", "1 (global pooling)")
+            return [GlobalAvgPool()]
         if isinstance(m, nn.LayerNorm):
             return [_LayerNormFromModule(m, name)]
         if isinstance(m, ResMLP):
