@@ -35,8 +35,9 @@ uses its parameters, with each layer's ``σ_w² = fan_in · mean(W²)`` and ``σ
 mean(b²)`` measured from the module's own weights unless given.
 
 Memory: the state holds ``(N, N, S, S)`` float64 tensors for ``N`` inputs (``x1`` and
-``x2`` together) and ``S`` positions; the product is checked against ``max_memory``
-before anything is allocated.
+``x2`` together) and ``S`` positions, or ``(N, N, S)`` when the network flattens its
+positions before any pooling (only ``s = s'`` is needed then); the size is checked
+against ``max_memory`` before anything is allocated.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ ODD = ("identity", "erf", "tanh")
 class KernelState:
     """The kernels of one layer's channels (see the module docstring).
 
-    ``nngp``, ``ntk``: ``(N, N, S, S)`` float64 with ``S = prod(shape)``; ``channels``:
+    ``nngp``, ``ntk``: ``(N, N, S, S)`` float64 with ``S = prod(shape)``, or ``(N, N, S)``
+    when only equal positions are kept (:attr:`diagonal`); ``channels``:
     the finite number of channels (the fan-in of the next layer per position);
     ``zero_mean``: whether each channel has mean zero (needed by LayerNorm); ``error``:
     the largest quadrature error estimate so far."""
@@ -79,61 +81,90 @@ class KernelState:
     error: float = 0.0
 
     @property
+    def diagonal(self) -> bool:
+        """Whether only the pairs of equal positions ``s = s'`` are kept."""
+        return self.nngp.ndim == 3
+
+    @property
     def variances(self) -> Tensor:
         """``K[i, i, s, s]``, shape ``(N, S)``."""
-        return self.nngp.diagonal(0, 0, 1).diagonal(0, 0, 1)
+        d = self.nngp.diagonal(0, 0, 1)
+        return d.T if self.diagonal else d.diagonal(0, 0, 1)
+
+    def pair(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        """A per-(input, position) ``(N, S)`` tensor broadcast to ``(i, s)`` and ``(j, s')``
+        against the kernels."""
+        if self.diagonal:
+            return q[:, None, :], q[None, :, :]
+        return q[:, None, :, None], q[None, :, None, :]
 
 
 Layer = Callable[[KernelState], KernelState]
 
 
-def input_state(x: Tensor) -> KernelState:
+def input_state(x: Tensor, diagonal: bool = False) -> KernelState:
     """The kernel of the inputs ``x`` ``(N, d)`` or ``(N, C, *spatial)``, channels first:
-    ``K[i, j, s, s'] = Σ_c x[i, c, s] x[j, c, s'] / C``; no NTK yet."""
+    ``K[i, j, s, s'] = Σ_c x[i, c, s] x[j, c, s'] / C`` (only ``s = s'`` if ``diagonal``);
+    no NTK yet."""
     x = x.to(torch.float64)
     if x.ndim < 2:
         raise InputError("x", tuple(x.shape), "(N, d) or (N, C, *spatial) inputs")
     n, c = x.shape[:2]
     shape = tuple(x.shape[2:])
     flat = x.reshape(n, c, -1)
-    k = torch.einsum("ics,jct->ijst", flat, flat) / c
+    k = torch.einsum("ics,jcs->ijs" if diagonal else "ics,jct->ijst", flat, flat) / c
     return KernelState(k, torch.zeros_like(k), shape, c)
 
 
 def _positions(state: KernelState) -> Tensor:
-    """The kernels as ``(2, N, N, *shape, *shape)`` (NNGP and NTK stacked)."""
+    """The kernels as ``(2, N, N, *shape, *shape)`` (NNGP and NTK stacked), or
+    ``(2, N, N, *shape)`` for a diagonal state."""
     n = state.nngp.shape[0]
-    return torch.stack([state.nngp, state.ntk]).reshape(2, n, n, *state.shape, *state.shape)
+    groups = 1 if state.diagonal else 2
+    return torch.stack([state.nngp, state.ntk]).reshape(2, n, n, *state.shape * groups)
 
 
-def _flatten(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+def _flatten(t: Tensor, shape: tuple[int, ...], diagonal: bool) -> Tensor:
     s = math.prod(shape)
-    return t.reshape(2, t.shape[1], t.shape[2], s, s)
+    return t.reshape(2, t.shape[1], t.shape[2], *((s,) if diagonal else (s, s)))
 
 
-def _taps(length: int, size: int, stride: int, padding: Padding) -> tuple[Tensor, int]:
-    """Input index of every (output position, tap), ``(out, size)``; index ``length`` is a
-    zero (padding), and the output length."""
+def _shift_sum(t: Tensor, axes: tuple[int, ...], size: int, stride: int, padding: Padding
+               ) -> tuple[Tensor, int]:
+    """``(1/size) Σ_δ t[…, o·stride + δ − left, …]`` with the same tap ``δ`` on every axis
+    of ``axes`` (all of one length ``L``), padded with zeros (``same``), wrapped
+    (``circular``) or not (``valid``; ``left = 0``); and the output length."""
+    length = t.shape[axes[0]]
     if padding == "valid":
-        out = (length - size) // stride + 1
-        left = 0
+        out, left = (length - size) // stride + 1, 0
     else:
-        out = (length - 1) // stride + 1
-        left = (size - 1) // 2
+        out, left = (length - 1) // stride + 1, (size - 1) // 2
     if out < 1:
         raise InputError("kernel_size", size, f"at most the input length {length} ('valid')")
-    idx = torch.arange(out)[:, None] * stride + torch.arange(size)[None, :] - left
-    if padding == "circular":
-        return idx % length, out
-    return torch.where((idx >= 0) & (idx < length), idx, length), out
-
-
-def _gather(t: Tensor, axis: int, index: Tensor) -> Tensor:
-    """``t`` indexed along ``axis`` by ``index`` (values ``= t.shape[axis]`` give zeros)."""
-    pad_shape = list(t.shape)
-    pad_shape[axis] = 1
-    padded = torch.cat([t, t.new_zeros(pad_shape)], axis)
-    return padded.index_select(axis, index.to(t.device))
+    if padding == "circular":  # wrap: pad with the far ends once, then read like 'valid'
+        right = max(0, (out - 1) * stride + size - left - length)
+        for axis in axes:
+            parts = [t.narrow(axis, length - left, left), t, t.narrow(axis, 0, right)]
+            t = torch.cat(parts, axis)
+        left = 0
+    shape = list(t.shape)
+    for axis in axes:
+        shape[axis] = out
+    acc = t.new_zeros(shape)
+    for tap in range(size):
+        shift = tap - left  # output o reads input o·stride + shift; zero padding outside
+        lo = max(0, -(shift // stride))  # the first o with o·stride + shift ≥ 0
+        hi = min(out, (t.shape[axes[0]] - 1 - shift) // stride + 1)
+        if hi <= lo:
+            continue
+        into = [slice(None)] * t.ndim
+        src = [slice(None)] * t.ndim
+        for axis in axes:
+            into[axis] = slice(lo, hi)
+            start = lo * stride + shift
+            src[axis] = slice(start, start + (hi - lo - 1) * stride + 1, stride)
+        acc[tuple(into)] += t[tuple(src)]
+    return acc.div_(size), out
 
 
 @dataclass(frozen=True)
@@ -195,13 +226,10 @@ class Conv:
         t = _positions(state)
         shape = list(state.shape)
         for d, (size, stride) in enumerate(zip(sizes, strides)):
-            idx, out = _taps(shape[d], size, stride, self.padding)
-            a, b = 3 + d, 3 + dims + d
-            t = sum((_gather(_gather(t, a, idx[:, tap]), b, idx[:, tap])
-                     for tap in range(size)), start=torch.zeros(())) / size
-            shape[d] = out
+            axes = (3 + d,) if state.diagonal else (3 + d, 3 + dims + d)
+            t, shape[d] = _shift_sum(t, axes, size, stride, self.padding)
         shape_t = tuple(shape)
-        t = _flatten(t, shape_t)
+        t = _flatten(t, shape_t, state.diagonal)
         return _affine(state, t[0], t[1], state.channels * math.prod(sizes), self.out,
                        self.w_std, self.b_std, self.parameterization, shape_t)
 
@@ -223,9 +251,9 @@ class ActivationLayer:
     tol: float = QUADRATURE_TOL
 
     def __call__(self, state: KernelState) -> KernelState:
-        q = state.variances  # (N, S)
+        q1, q2 = state.pair(state.variances)
         e, edot, err = expectations_with_error(
-            self.activation, q[:, None, :, None], q[None, :, None, :], state.nngp,
+            self.activation, q1, q2, state.nngp,
             negative_slope=self.negative_slope, tol=self.tol)
         odd = isinstance(self.activation, str) and self.activation in ODD
         return KernelState(e, state.ntk * edot, state.shape, state.channels,
@@ -248,16 +276,15 @@ class AvgPool:
         sizes = _per_dim(self.window, dims, "window")
         strides = _per_dim(self.stride if self.stride is not None else self.window, dims,
                            "stride")
+        if state.diagonal:
+            raise InputError("AvgPool", "a diagonal state", "the kernels of all position pairs")
         t = _positions(state)
         shape = list(state.shape)
         for d, (size, stride) in enumerate(zip(sizes, strides)):
-            idx, out = _taps(shape[d], size, stride, "valid")
             for axis in (3 + d, 3 + dims + d):  # each position index pooled on its own
-                t = sum((_gather(t, axis, idx[:, tap]) for tap in range(size)),
-                        start=torch.zeros(())) / size
-            shape[d] = out
+                t, shape[d] = _shift_sum(t, (axis,), size, stride, "valid")
         shape_t = tuple(shape)
-        t = _flatten(t, shape_t)
+        t = _flatten(t, shape_t, False)
         return replace(state, nngp=t[0], ntk=t[1], shape=shape_t)
 
 
@@ -266,6 +293,9 @@ class GlobalAvgPool:
     """The mean over all positions: ``K' = mean_{s, s'} K[s, s']``."""
 
     def __call__(self, state: KernelState) -> KernelState:
+        if state.diagonal:
+            raise InputError("GlobalAvgPool", "a diagonal state",
+                             "the kernels of all position pairs")
         k = state.nngp.mean((2, 3), keepdim=True)
         return replace(state, nngp=k, ntk=state.ntk.mean((2, 3), keepdim=True), shape=())
 
@@ -278,6 +308,8 @@ class Flatten:
         s = state.nngp.shape[2]
 
         def diag_mean(t: Tensor) -> Tensor:
+            if state.diagonal:
+                return t.mean(-1, keepdim=True)
             return t.diagonal(0, 2, 3).mean(-1)[:, :, None, None]
 
         return replace(state, nngp=diag_mean(state.nngp), ntk=diag_mean(state.ntk), shape=(),
@@ -304,13 +336,16 @@ class LayerNorm:
         q = state.variances  # (N, S)
         if self.over == "all":
             q = q.mean(1, keepdim=True).expand_as(q)
-        norm = (q[:, None, :, None] + self.eps).sqrt() * (q[None, :, None, :] + self.eps).sqrt()
+        q1, q2 = state.pair(q)
+        norm = (q1 + self.eps).sqrt() * (q2 + self.eps).sqrt()
         k = state.nngp / norm
         theta = state.ntk / norm
         if self.affine:
-            if self.over == "channels":
+            # per channel: shared by all positions; per position: by s = s' only (all a
+            # diagonal state holds)
+            if self.over == "channels" or state.diagonal:
                 theta = theta + k + 1.0
-            else:  # one scale and shift per position: only equal positions share them
+            else:
                 eye = torch.eye(k.shape[2], dtype=k.dtype, device=k.device)
                 theta = theta + (k + 1.0) * eye
         return replace(state, nngp=k, ntk=theta)
@@ -361,18 +396,34 @@ def network_kernels(
     ``(N, d)`` or ``(N, C, *spatial)``, channels first)."""
     x = x1 if x2 is None else torch.cat([x1, x2.to(x1)])
     s = math.prod(x.shape[2:]) if x.ndim > 2 else 1
-    need = 6 * (x.shape[0] * s) ** 2 * 8  # NNGP and NTK, stacked copies while shifting
+    diagonal = _flatten_first(layers)
+    need = 6 * x.shape[0] ** 2 * s ** (1 if diagonal else 2) * 8  # stacked copies, padding
     if need > max_memory:
         raise InputError("inputs", f"{x.shape[0]} inputs × {s} positions",
                          f"≤ max_memory = {max_memory:.3g} bytes; these need about {need:.3g}")
-    state = serial(*layers)(input_state(x))
+    state = serial(*layers)(input_state(x, diagonal))
     if state.shape:
         raise InputError("layers", f"output with spatial shape {state.shape}",
                          "a network ending in Flatten/GlobalAvgPool and a readout")
     n1 = x1.shape[0]
     cols = slice(0, n1) if x2 is None else slice(n1, None)
-    k, theta = state.nngp[:n1, cols, 0, 0], state.ntk[:n1, cols, 0, 0]
+    k, theta = (t[:n1, cols].reshape(n1, -1) for t in (state.nngp, state.ntk))
     return Kernels(k.contiguous(), theta.contiguous(), state.error)
+
+
+def _flatten_first(layers: Sequence[Layer]) -> bool:
+    """Whether the positions meet ``Flatten`` before any pooling: then only pairs of equal
+    positions matter (convolutions, nonlinearities and LayerNorm map ``K[s, s]`` to
+    ``K'[s, s]``), as neural-tangents' diagonal spatial mode."""
+    for layer in layers:
+        if isinstance(layer, Residual):
+            if not _flatten_first(layer.branch):
+                return False
+        elif isinstance(layer, Flatten):
+            return True
+        elif isinstance(layer, AvgPool | GlobalAvgPool):
+            return False
+    return True
 
 
 # ---- reading an nn.Module ------------------------------------------------------------------
