@@ -193,3 +193,4 @@ def test_unsupported_modules_and_budgets_are_named() -> None:
                         max_memory=1e6)
     with pytest.raises(InputError, match="Flatten or GlobalAvgPool"):
         network_kernels([Conv(8), Dense(1)], x)
+

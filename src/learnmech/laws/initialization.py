@@ -148,6 +148,134 @@ class NNGPNTKInit(Law):
                                      "Negative control: mean-field networks vs the NTP limit")
 
 
+# ---- nngp-ntk-init-conv ----------------------------------------------------------------------
+_CHANNELS = {
+    "quick": [16, 32, 64, 128, 256],
+    "standard": [16, 32, 64, 128, 256, 512],
+    "full": [16, 32, 64, 128, 256, 512, 1024],
+}
+_CONV_NETWORKS = {"quick": 6, "standard": 10, "full": 16}
+_IMAGES = (8, 2, 4, 4)  # inputs, channels, height, width
+
+
+def _images() -> torch.Tensor:
+    x = torch.randn(*_IMAGES, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return x / x.flatten(1).norm(dim=1)[:, None, None, None] * math.sqrt(x[0].numel())
+
+
+def _conv_net(channels: int, generator: torch.Generator) -> torch.nn.Module:
+    """Conv(3×3, same) → ReLU → Conv(3×3, same) → ReLU → Flatten → Linear, no biases,
+    ``W ~ N(0, σ²/fan_in)``: standard parametrization, as PyTorch uses its weights."""
+    nn = torch.nn
+    _, c, h, w = _IMAGES
+    net = nn.Sequential(nn.Conv2d(c, channels, 3, padding=1, bias=False), nn.ReLU(),
+                        nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(channels * h * w, 1, bias=False)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, _SIGMA / math.sqrt(p[0].numel()), generator=generator)
+    return net
+
+
+def _conv_kernels(budget: Budget) -> tuple[list[int], list[dict[str, torch.Tensor]]]:
+    """Per channel count, per network: the empirical NNGP (readout integrated exactly:
+    ``σ² h·h'/fan_in`` of the flattened features ``h``), the empirical NTK, and the
+    network itself (for theories that read its widths)."""
+    x = _images()
+    out = []
+    for channels in _CHANNELS[budget]:
+        nets = []
+        for seed in range(_CONV_NETWORKS[budget]):
+            net = _conv_net(channels, torch.Generator().manual_seed(1000 * seed + channels))
+            with torch.no_grad():
+                h = net[:-1](x)
+            nets.append({"NNGP": _SIGMA**2 * h @ h.T / h.shape[1],
+                         "NTK": empirical_ntk(net, x, outputs="trace").detach(), "net": net})
+        out.append(nets)
+    return _CHANNELS[budget], out
+
+
+def _conv_evidence(budget: Budget, theory_of: str, title: str) -> Evidence:
+    """Errors of the measured kernels against ``theory_of``: ``"conv"`` (the infinite-width
+    conv kernels of the same networks) or ``"dense"`` (a fully connected network on the
+    flattened images with the same depth, σ and hidden units per layer)."""
+    from learnmech.theory.infinite_width import infinite_width_kernels
+
+    x = _images()
+    widths, measured = _conv_kernels(budget)
+    errors: dict[str, list[float]] = {"NNGP": [], "NTK": []}
+    for channels, nets in zip(widths, measured):
+        sq = {"NNGP": 0.0, "NTK": 0.0}
+        for m in nets:
+            if theory_of == "conv":
+                theory = infinite_width_kernels(m["net"], x, w_std=_SIGMA)
+            else:
+                theory = analytic_kernels(x.flatten(1), depth=3, activation="relu", w_std=_SIGMA,
+                                          parameterization="standard",
+                                          width=channels * _IMAGES[2] * _IMAGES[3])
+            for key, target in (("NNGP", theory.nngp), ("NTK", theory.ntk)):
+                assert target is not None
+                sq[key] += float((m[key] - target).norm() / target.norm()) ** 2
+        for key in errors:
+            errors[key].append(math.sqrt(sq[key] / len(nets)))
+    fig = Figure(title, "channels n", "relative error ‖K_n − K_∞‖_F / ‖K_∞‖_F",
+                 xscale="log", yscale="log")
+    criteria, notes = [], []
+    for key, errs in errors.items():
+        p = _slope(widths, errs)
+        anchor = math.exp(np.mean(np.log(errs) + 0.5 * np.log(widths)))
+        fig.curves.append(Curve(f"∝ channels^−½ ({key})", [float(w) for w in widths],
+                                [anchor / math.sqrt(w) for w in widths], "theory", key))
+        fig.curves.append(Curve(f"measured {key}", [float(w) for w in widths], errs,
+                                "measured", key))
+        criteria.append(Criterion(f"{key}: |fitted exponent + 1/2|", abs(p + 0.5), 0.15))
+        criteria.append(Criterion(f"{key}: relative error at {widths[-1]} channels",
+                                  errs[-1], 0.2))
+        notes.append(f"{key}: exponent {p:.3f}, error at n={widths[-1]} {errs[-1]:.4f}")
+    return Evidence(criteria, [fig], [], notes="; ".join(notes))
+
+
+@register
+class NNGPNTKInitConv(Law):
+    id = "nngp-ntk-init-conv"
+    strand = "limits"
+    claim = (
+        "At initialization, the NNGP and NTK of random convolutional networks converge to "
+        "the analytic infinite-width convolutional kernels as the channels grow, with "
+        "error ∝ channels^−½."
+    )
+    reference = "Novak et al. 2019; Garriga-Alonso et al. 2019; Arora et al. 2019"
+    regime = (
+        "Two 3×3 'same' convolutions with ReLU, then Flatten and a linear readout, no biases, "
+        "W ~ N(0, σ²/fan_in) with σ = 1.4 (standard parametrization: the NTK keeps the "
+        "fan-ins as factors), on 8 seeded 2×4×4 images of norm √32. The NNGP of one network "
+        "integrates its readout exactly given the features; the NTK is the exact empirical "
+        "NTK. Errors are RMS over networks of ‖K_n − K_∞‖_F/‖K_∞‖_F, the exponent fitted over "
+        "all channel counts. Tolerances are the MLP law's (|p + ½| ≤ 0.15; error ≤ 0.2 at the "
+        "largest count); at the quick budget the fitted exponents are −0.40 (NNGP) and −0.44 "
+        "(NTK), shallower than −½ from the O(1/n) mean correction at 16 channels, and the "
+        "errors at 256 channels 0.089 and 0.072 (the competing theory: 0.50 and 0.58)."
+    )
+    control = (
+        "The same measured kernels judged against a competing theory: the kernels of a fully "
+        "connected network on the flattened images (same depth, σ and hidden units per "
+        "layer), i.e. the claim that a wide CNN behaves like a wide MLP. The errors stop "
+        "falling at the gap between the two kernels (exponent ≈ 0)."
+    )
+    budgets: ClassVar[dict[str, str]] = {
+        "quick": "channels 16–256, 6 networks per count",
+        "standard": "channels 16–512, 10 networks per count",
+        "full": "channels 16–1024, 16 networks per count",
+    }
+
+    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
+        return _conv_evidence(budget, "conv", "Empirical conv kernels → infinite-width kernels")
+
+    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
+        return _conv_evidence(budget, "dense",
+                              "Negative control: conv kernels vs the fully connected limit")
+
+
 # ---- signal-propagation ----------------------------------------------------------------------
 _W_VARS = [1.3, 2.3, 4.0]  # ordered, chaotic, deep chaotic (σ_b² = 0.05: boundary at 1.76)
 _ORDERED_W_VARS = [1.2, 1.3, 1.4]  # ξ_c ≈ 5.9, 7.8, 10.7 layers, growing towards 1.76
