@@ -37,15 +37,15 @@ The Gaussian expectations ``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` are in close
 1997), ``gelu`` (Tsuchida et al. 2020; neural-tangents' ``stax.Gelu``) and ``identity``;
 for any other activation (``tanh`` or a callable ``φ(tensor) -> tensor``) they are
 computed by a two-dimensional trapezoid rule in Gaussian coordinates with error control: the
-rule doubles (73, 145, … :data:`MAX_POINTS` nodes per dimension) on the entries not yet
+rule doubles (37, 73, 145, … :data:`MAX_POINTS` nodes per dimension) on the entries not yet
 converged. The trapezoid rule's error for an integrand analytic in a strip is
 ``exp(−2πd/h)``, so halving the spacing ``h`` squares it: with ``Δ`` the difference of the
 last two rules relative to the Cauchy–Schwarz scale ``√(E[φ(u)²] E[φ(v)²])``, the finer
 rule's error is about ``Δ²``. An entry is done when ``Δ² ≤ tol`` (default
 :data:`QUADRATURE_TOL`), and the largest ``Δ²`` is the error estimate carried by
 :class:`Kernels`. Large pre-activation variances need more
-nodes (``tanh(√q z)`` has poles at ``z = iπ/(2√q)``): 145 for ``q ≈ 1``, 577 for
-``q ≈ 40``. Derivatives are by autograd for callables. Everything is float64, on ``x1``'s
+nodes (``tanh(√q z)`` has poles at ``z = iπ/(2√q)``): 73 for ``q ≈ 1``, 145 for ``q ≈ 4``,
+577 for ``q ≈ 40``, the finest rule for ``q ≈ 400``. Derivatives are by autograd for callables. Everything is float64, on ``x1``'s
 device.
 
 Memory: besides the two ``(N1, N2)`` outputs, the work is done in blocks of rows of
@@ -79,8 +79,8 @@ CLOSED_FORM = ("relu", "leaky_relu", "erf", "gelu", "identity")
 QUADRATURE = ("tanh",)
 QUADRATURE_TOL = 1e-12
 """Default agreement of two successive quadrature rules, relative to the entry's scale."""
-MIN_POINTS, MAX_POINTS = 73, 1153
-"""Nodes per dimension of the first and the finest two-dimensional rule (spacing 1/4
+MIN_POINTS, MAX_POINTS = 37, 1153
+"""Nodes per dimension of the first and the finest two-dimensional rule (spacing 1/2
 to 1/64 on ``[−9, 9]``); each refinement doubles the intervals."""
 _MAX_POINTS_1D = 2**16 + 1
 
@@ -213,7 +213,7 @@ def gaussian_variances(
 ) -> tuple[Tensor, Tensor]:
     """``E[φ(√q z)²]`` and ``E[φ'(√q z)²]`` for ``z ~ N(0, 1)``: the diagonal ``u = v`` of
     :func:`gaussian_expectations`, by a one-dimensional rule where there is no closed form
-    (doubled from 73 nodes until two successive rules differ by at most ``√tol`` relative)."""
+    (doubled from 37 nodes until two successive rules differ by at most ``√tol`` relative)."""
     if _closed(activation):
         return gaussian_expectations(activation, q, q, q, negative_slope=negative_slope)
     if isinstance(activation, str) and activation not in QUADRATURE:
