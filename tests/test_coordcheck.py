@@ -103,7 +103,9 @@ def test_transformer_mup_passes_and_broken_attention_or_readout_fails():
     # 1/√d attention logits under μP: the learned part of q·k grows ∝ d, so logits blow up
     sqrt_attention = verify_mup(
         lambda n: _transformer(attention_scale=n**-0.5)(n), data, **kw)
-    assert sqrt_attention.offending_layers() == ["blocks.0.attn.logits"]
+    # seen twice: the logits module's output and the softmax input inside the attention
+    assert set(sqrt_attention.offending_layers()) == {"blocks.0.attn.logits",
+                                                      "blocks.0.attn.attention_logits"}
     assert all(v.problem == "blows up" for v in sqrt_attention.failures)
     # an unscaled readout (SP init, Adam lr not divided by width)
     readout = verify_mup(_transformer(roles={"readout.weight": "fixed"}), data, **kw)
@@ -158,3 +160,71 @@ def test_readme_example_on_a_hand_written_model():
     exec(compile(block.group(1), "README.md", "exec"), namespace)
     assert namespace["good"].passed
     assert namespace["bad"].offending_layers() == ["hid", "out", "(output)", "hid.weight"]
+
+
+def _sdpa_forward(attn, x):
+    """The library's attention written with F.scaled_dot_product_attention, its scale
+    passed explicitly (the logits module is never called)."""
+    b, t, c = x.shape
+    q, k, v = (f(x).view(b, t, attn.heads, c // attn.heads).transpose(1, 2)
+               for f in (attn.query, attn.key, attn.value))
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                           scale=attn.logits.scale)
+    return attn.out(out.transpose(1, 2).reshape(b, t, c))
+
+
+def _exp_forward(attn, x):
+    """Attention normalized by hand (exp / sum), no softmax: the verifier cannot see it."""
+    b, t, c = x.shape
+    q, k, v = (f(x).view(b, t, attn.heads, c // attn.heads).transpose(1, 2)
+               for f in (attn.query, attn.key, attn.value))
+    s = attn.logits.scale * (q @ k.transpose(-2, -1))
+    s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+    e = (s - s.amax(-1, keepdim=True)).exp()
+    return attn.out(((e / e.sum(-1, keepdim=True)) @ v).transpose(1, 2).reshape(b, t, c))
+
+
+def _patched(forward, **kwargs):
+    import types
+
+    def factory(width: int):
+        model, plan = _transformer(**kwargs)(width)
+        for block in model.blocks:
+            block.attn.forward = types.MethodType(forward, block.attn)
+        return model, plan
+    return factory
+
+
+def test_functional_attention_is_seen_or_the_verdict_is_inconclusive():
+    data = previous_token_task(vocab=16, length=16, batch=16)
+    kw = {"widths": (32, 64, 128, 256), "optimizer": "adam", "lr": 0.03, "steps": 10}
+    good = verify_mup(_patched(_sdpa_forward), data, **kw)
+    assert good.passed, good.summary()
+    assert good.attention == ("blocks.0.attn.attention_logits",)
+    sqrt_attention = verify_mup(
+        lambda n: _patched(_sdpa_forward, attention_scale=n**-0.5)(n), data, **kw)
+    assert sqrt_attention.verdict == "fail"
+    assert "blocks.0.attn.attention_logits" in sqrt_attention.offending_layers()
+    hidden = verify_mup(_patched(_exp_forward), data, **kw)
+    assert hidden.verdict == "inconclusive" and not hidden.passed
+    assert "blocks.0.attn" in hidden.unobserved and "INCONCLUSIVE" in hidden.summary()
+
+
+class _MHAModel(torch.nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(16, width)
+        self.attn = torch.nn.MultiheadAttention(width, 1, batch_first=True)
+        self.readout = torch.nn.Linear(width, 16)
+
+    def forward(self, x):
+        h = self.embed(x)
+        return self.readout(self.attn(h, h, h)[0])
+
+
+def test_multihead_attention_logits_are_observed():
+    data = previous_token_task(vocab=16, length=8, batch=8)
+    check = verify_mup(_MHAModel, data, (32, 64), steps=1)
+    assert check.attention == ("attn.attention_logits",)
+    assert check.unobserved == ()
+    assert any(v.layer == "attn.attention_logits" for v in check.verdicts)

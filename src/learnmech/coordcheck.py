@@ -22,7 +22,10 @@ Unlike a visual coordinate check, the verdict names the offending layers. The ve
 does not care how μP was implemented; it only trains the models it is given. It sees
 module outputs through forward hooks, so a computation done functionally inside a parent
 module (``F.linear(x, layer.weight)``) is not measured as a layer of its own; the model's
-output and every weight's ``‖ΔW‖/‖W‖`` always are.
+output and every weight's ``‖ΔW‖/‖W‖`` always are. Attention logits are seen however they
+are computed (``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``, a softmax over
+``(T, T)`` scores), as ``<module>.attention_logits``; a module whose class name says
+attention but whose logits were not seen makes the verdict ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 from learnmech.errors import InputError
 from learnmech.laws.base import Curve, Figure
@@ -78,7 +83,9 @@ class CoordCheck:
 
     ``skipped`` lists quantities that could not be fitted (zero at some width, e.g. a
     parameter that received no gradient); ``diverged`` the widths whose training diverged
-    (then the check fails).
+    (then the check fails); ``attention`` the attention-logit call sites observed and
+    ``unobserved`` the attention modules whose logits the verifier could not see (then the
+    verdict is ``inconclusive``, never a pass).
     """
 
     widths: tuple[int, ...]
@@ -86,10 +93,18 @@ class CoordCheck:
     verdicts: tuple[LayerVerdict, ...]
     skipped: tuple[str, ...] = ()
     diverged: tuple[int, ...] = ()
+    attention: tuple[str, ...] = ()
+    unobserved: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> Literal["pass", "fail", "inconclusive"]:
+        if self.diverged or self.failures:
+            return "fail"
+        return "inconclusive" if self.unobserved else "pass"
 
     @property
     def passed(self) -> bool:
-        return not self.diverged and all(v.passed for v in self.verdicts)
+        return self.verdict == "pass"
 
     @property
     def failures(self) -> list[LayerVerdict]:
@@ -106,6 +121,10 @@ class CoordCheck:
         """One line: passes, or which layers blow up or vanish."""
         if self.diverged:
             return f"FAIL: training diverged at widths {list(self.diverged)}"
+        if self.verdict == "inconclusive":
+            return (f"INCONCLUSIVE: the attention logits of {list(self.unobserved)} were not "
+                    "observed (not scaled_dot_product_attention, nn.MultiheadAttention or a "
+                    "softmax over (T, T) scores), so μP cannot be confirmed there")
         if self.passed:
             return (f"PASS: all {len(self.verdicts)} width exponents within tolerance "
                     f"(widths {list(self.widths)}, {self.steps} steps)")
@@ -124,7 +143,10 @@ class CoordCheck:
     def to_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "verdict": self.verdict,
             "summary": self.summary(),
+            "attention_sites": list(self.attention),
+            "unobserved_attention": list(self.unobserved),
             "widths": list(self.widths),
             "steps": self.steps,
             "offending_layers": self.offending_layers(),
@@ -175,33 +197,126 @@ def _rms(t: Tensor) -> float:
 
 
 class _Recorder:
-    """Forward hooks that keep every module's tensor outputs (all calls, concatenated)."""
+    """Forward hooks that keep every module's tensor outputs (all calls, concatenated), and
+    a :class:`~torch.overrides.TorchFunctionMode` that sees attention logits however they
+    are computed: ``F.scaled_dot_product_attention`` (``scale · q kᵀ``, its default scale
+    ``1/√d``, masked entries left out), ``nn.MultiheadAttention`` (its ``q kᵀ/√d`` from the
+    in-projection) and the finite entries of any softmax over a square ``(…, T, T)`` input
+    (attention written out by hand). Each such call site is recorded as
+    ``<module>.attention_logits``, named after the innermost module running.
+    ``attention_modules`` are the modules whose class name says attention; those no
+    recorded logits belong to are :meth:`unobserved`."""
 
     def __init__(self, model: nn.Module) -> None:
         self.outputs: dict[str, list[Tensor]] = {}
         self.handles = []
+        self.frames: list[str] = []  # the modules running, innermost last
+        self.attention_modules = [
+            canonical_name(n) for n, m in model.named_modules()
+            if isinstance(m, nn.MultiheadAttention) or "attention" in type(m).__name__.lower()]
+        self.sites: set[str] = set()
         for name, module in model.named_modules():
             leaf = not any(True for _ in module.children())
-            if leaf or module is model:
-                key = OUTPUT if module is model else canonical_name(name)
-                self.handles.append(module.register_forward_hook(self._hook(key)))
+            key = OUTPUT if module is model else canonical_name(name)
+            self.handles.append(module.register_forward_pre_hook(self._enter(key)))
+            self.handles.append(module.register_forward_hook(self._hook(key, leaf or module
+                                                                        is model)))
 
-    def _hook(self, key: str) -> Callable[..., None]:
+    def _enter(self, key: str) -> Callable[..., None]:
+        def pre_hook(module: nn.Module, args: Any) -> None:
+            self.frames.append(key)
+
+        return pre_hook
+
+    def _hook(self, key: str, keep: bool) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, out: Any) -> None:
-            if isinstance(out, Tensor) and out.is_floating_point():
+            self.frames.pop()
+            if keep and isinstance(out, Tensor) and out.is_floating_point():
                 self.outputs.setdefault(key, []).append(out.detach().flatten().clone())
 
         return hook
 
+    def record_logits(self, logits: Tensor) -> None:
+        where = self.frames[-1] if self.frames else OUTPUT
+        site = "attention_logits" if where == OUTPUT else f"{where}.attention_logits"
+        self.sites.add(site)
+        values = logits.detach()
+        self.outputs.setdefault(site, []).append(values[torch.isfinite(values)].flatten())
+
+    def unobserved(self) -> list[str]:
+        """Attention modules no recorded logits belong to: none was recorded inside them,
+        nor in a module that contains them."""
+        seen = [s.removesuffix("attention_logits").rstrip(".") for s in self.sites]
+        return [m for m in self.attention_modules
+                if not any(p == "" or m == p or m.startswith(f"{p}.") or p.startswith(f"{m}.")
+                           for p in seen)]
+
     @torch.no_grad()
     def measure(self, model: nn.Module, x: Tensor) -> dict[str, Tensor]:
         self.outputs = {}
-        model(x)
+        self.frames = []
+        with _AttentionWatcher(self):
+            model(x)
         return {k: torch.cat(v) for k, v in self.outputs.items()}
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+
+
+class _AttentionWatcher(TorchFunctionMode):
+    """Hands the attention logits of every attention call to a :class:`_Recorder`."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+                           ) -> Any:
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            self.recorder.record_logits(_sdpa_logits(*args, **kwargs))
+        elif func is F.multi_head_attention_forward:
+            self.recorder.record_logits(_mha_logits(*args, **kwargs))
+        elif func in (F.softmax, torch.softmax, Tensor.softmax) and args:
+            x = args[0]
+            if isinstance(x, Tensor) and x.ndim >= 2 and x.shape[-1] == x.shape[-2] > 1:
+                self.recorder.record_logits(x)
+        return func(*args, **kwargs)
+
+
+def _sdpa_logits(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+                 dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                 **_: Any) -> Tensor:
+    """``scale · q kᵀ`` of a ``scaled_dot_product_attention`` call, masked entries −∞."""
+    s = scale if scale is not None else query.shape[-1] ** -0.5
+    logits = s * (query @ key.transpose(-2, -1))
+    t, u = logits.shape[-2:]
+    if is_causal:
+        allowed = torch.ones(t, u, dtype=torch.bool, device=logits.device).tril()
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    if attn_mask is not None and attn_mask.dtype == torch.bool:
+        logits = logits.masked_fill(~attn_mask, float("-inf"))
+    return logits
+
+
+def _mha_logits(query: Tensor, key: Tensor, value: Tensor, embed_dim: int, num_heads: int,
+                in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, *args: Any,
+                **kwargs: Any) -> Tensor:
+    """``q kᵀ/√d`` per head of ``F.multi_head_attention_forward`` (inputs ``(L, N, E)``)."""
+    if in_proj_weight is None:  # separate projection weights
+        w_q, w_k = kwargs["q_proj_weight"], kwargs["k_proj_weight"]
+        b_q, b_k = (None, None) if in_proj_bias is None else in_proj_bias.chunk(3)[:2]
+    else:
+        w_q, w_k, _ = in_proj_weight.chunk(3)
+        b_q, b_k = (None, None) if in_proj_bias is None else in_proj_bias.chunk(3)[:2]
+    q, k = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k)
+    d = embed_dim // num_heads
+
+    def heads(t: Tensor) -> Tensor:  # (L, N, E) -> (N·H, L, d)
+        return t.reshape(t.shape[0], -1, d).transpose(0, 1)
+
+    return heads(q) @ heads(k).transpose(-2, -1) * d**-0.5
 
 
 def _build(
@@ -225,8 +340,9 @@ def _build(
 def _measure_width(
     factory: Factory, width: int, seed: int, data: tuple[Tensor, Tensor], optimizer: OptimizerSpec,
     lr: float, steps: int, loss_fn: Callable[[Tensor, Tensor], Tensor],
-) -> dict[tuple[str, Metric], float] | None:
-    """The three quantities of every layer at one width (None if training diverged)."""
+) -> tuple[dict[tuple[str, Metric], float] | None, list[str], list[str]]:
+    """The three quantities of every layer at one width (None if training diverged), the
+    attention call sites seen and the attention modules not seen."""
     model, opt = _build(factory, width, seed, optimizer, lr)
     x, y = data
     recorder = _Recorder(model)
@@ -235,10 +351,11 @@ def _measure_width(
         weights = {canonical_name(n): p.detach().clone()
                    for n, p in model.named_parameters() if p.ndim >= 2}
         if train_module(model, opt, lambda _: (x, y), steps, loss_fn).status == "diverged":
-            return None
+            return None, [], []
         after = recorder.measure(model, x)
     finally:
         recorder.remove()
+    sites, unseen = sorted(recorder.sites), recorder.unobserved()
     out: dict[tuple[str, Metric], float] = {}
     for name, h in after.items():
         out[(name, "activation")] = _rms(h)
@@ -253,7 +370,7 @@ def _measure_width(
                 norm0 = float(torch.linalg.matrix_norm(w0, ord=2))
                 if norm0 > 0:
                     out[(key, "update")] = float(torch.linalg.matrix_norm(dw, ord=2)) / norm0
-    return out
+    return out, sites, unseen
 
 
 def verify_mup(
@@ -306,8 +423,15 @@ def verify_mup(
             raise InputError("metrics", m, f"some of {list(METRICS)}")
     per_width: list[dict[tuple[str, Metric], float]] = []
     diverged = []
+    sites: set[str] = set()
+    unseen: set[str] = set()
     for w in widths:
-        runs = [_measure_width(factory, w, s, data, optimizer, lr, steps, loss_fn) for s in seeds]
+        measured = [_measure_width(factory, w, s, data, optimizer, lr, steps, loss_fn)
+                    for s in seeds]
+        runs = [m[0] for m in measured]
+        for _, seen_sites, unseen_modules in measured:
+            sites.update(seen_sites)
+            unseen.update(unseen_modules)
         if any(r is None for r in runs):
             diverged.append(w)
             continue
@@ -316,7 +440,8 @@ def verify_mup(
         per_width.append({k: float(np.exp(np.mean([math.log(max(r[k], 1e-300)) for r in done])))
                           for k in keys})
     if diverged:
-        return CoordCheck(tuple(widths), steps, (), (), tuple(diverged))
+        return CoordCheck(tuple(widths), steps, (), (), tuple(diverged), tuple(sorted(sites)),
+                          tuple(sorted(unseen)))
     order = list(dict.fromkeys(k for k in per_width[-1]))
     verdicts, skipped = [], []
     for layer, metric in order:
@@ -331,7 +456,8 @@ def verify_mup(
         verdicts.append(LayerVerdict(layer, metric, fit_exponent(widths, values), target,
                                      tolerance, tuple(values)))
     verdicts.sort(key=lambda v: METRICS.index(v.metric))
-    return CoordCheck(tuple(widths), steps, tuple(verdicts), tuple(skipped))
+    return CoordCheck(tuple(widths), steps, tuple(verdicts), tuple(skipped), (),
+                      tuple(sorted(sites)), tuple(sorted(unseen)))
 
 
 def save_plot(check: CoordCheck, path: str, title: str = "") -> None:

@@ -5,7 +5,7 @@ depth by deterministic length and correlation maps (Poole et al. 2016)."""
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -177,7 +177,7 @@ def _conv_net(channels: int, generator: torch.Generator) -> torch.nn.Module:
     return net
 
 
-def _conv_kernels(budget: Budget) -> tuple[list[int], list[dict[str, torch.Tensor]]]:
+def _conv_kernels(budget: Budget) -> tuple[list[int], list[list[dict[str, Any]]]]:
     """Per channel count, per network: the empirical NNGP (readout integrated exactly:
     ``σ² h·h'/fan_in`` of the flattened features ``h``), the empirical NTK, and the
     network itself (for theories that read its widths)."""
