@@ -163,7 +163,7 @@ def _images() -> torch.Tensor:
     return x / x.flatten(1).norm(dim=1)[:, None, None, None] * math.sqrt(x[0].numel())
 
 
-def _conv_net(channels: int, generator: torch.Generator) -> torch.nn.Module:
+def _conv_net(channels: int, generator: torch.Generator) -> torch.nn.Sequential:
     """Conv(3×3, same) → ReLU → Conv(3×3, same) → ReLU → Flatten → Linear, no biases,
     ``W ~ N(0, σ²/fan_in)``: standard parametrization, as PyTorch uses its weights."""
     nn = torch.nn
