@@ -92,18 +92,23 @@ def _convergence_evidence(parametrization: Parametrization, budget: Budget, titl
     for activation in _ACTIVATIONS[budget]:
         widths, errors = _kernel_errors(activation, parametrization, budget)
         for key, errs in errors.items():
-            p = _slope(widths, errs)
-            group = f"{key}, {activation}"
-            anchor = math.exp(np.mean(np.log(errs) + 0.5 * np.log(widths)))
-            fig.curves.append(Curve(f"∝ width^−½ ({group})", [float(w) for w in widths],
-                                    [anchor / math.sqrt(w) for w in widths], "theory", group))
-            fig.curves.append(Curve(f"measured {group}", [float(w) for w in widths], errs,
-                                    "measured", group))
-            criteria.append(Criterion(f"{group}: |fitted exponent + 1/2|", abs(p + 0.5), 0.15))
-            criteria.append(Criterion(f"{group}: relative error at width {widths[-1]}",
-                                      errs[-1], 0.2))
-            notes.append(f"{group}: exponent {p:.3f}, error at n={widths[-1]} {errs[-1]:.4f}")
+            _judge_rate(fig, criteria, notes, f"{key}, {activation}", "width", widths, errs)
     return Evidence(criteria, [fig], [], notes="; ".join(notes))
+
+
+def _judge_rate(fig: Figure, criteria: list[Criterion], notes: list[str], group: str,
+                unit: str, widths: list[int], errs: list[float]) -> None:
+    """Draw and judge one error series against ``∝ unit^−½``: the fitted exponent within
+    0.15 of −½ and the error at the largest ``unit`` at most 0.2."""
+    p = _slope(widths, errs)
+    anchor = math.exp(np.mean(np.log(errs) + 0.5 * np.log(widths)))
+    fig.curves.append(Curve(f"∝ {unit}^−½ ({group})", [float(w) for w in widths],
+                            [anchor / math.sqrt(w) for w in widths], "theory", group))
+    fig.curves.append(Curve(f"measured {group}", [float(w) for w in widths], errs,
+                            "measured", group))
+    criteria.append(Criterion(f"{group}: |fitted exponent + 1/2|", abs(p + 0.5), 0.15))
+    criteria.append(Criterion(f"{group}: relative error at {unit} {widths[-1]}", errs[-1], 0.2))
+    notes.append(f"{group}: exponent {p:.3f}, error at n={widths[-1]} {errs[-1]:.4f}")
 
 
 @register
@@ -220,18 +225,10 @@ def _conv_evidence(budget: Budget, theory_of: str, title: str) -> Evidence:
             errors[key].append(math.sqrt(sq[key] / len(nets)))
     fig = Figure(title, "channels n", "relative error ‖K_n − K_∞‖_F / ‖K_∞‖_F",
                  xscale="log", yscale="log")
-    criteria, notes = [], []
+    criteria: list[Criterion] = []
+    notes: list[str] = []
     for key, errs in errors.items():
-        p = _slope(widths, errs)
-        anchor = math.exp(np.mean(np.log(errs) + 0.5 * np.log(widths)))
-        fig.curves.append(Curve(f"∝ channels^−½ ({key})", [float(w) for w in widths],
-                                [anchor / math.sqrt(w) for w in widths], "theory", key))
-        fig.curves.append(Curve(f"measured {key}", [float(w) for w in widths], errs,
-                                "measured", key))
-        criteria.append(Criterion(f"{key}: |fitted exponent + 1/2|", abs(p + 0.5), 0.15))
-        criteria.append(Criterion(f"{key}: relative error at {widths[-1]} channels",
-                                  errs[-1], 0.2))
-        notes.append(f"{key}: exponent {p:.3f}, error at n={widths[-1]} {errs[-1]:.4f}")
+        _judge_rate(fig, criteria, notes, key, "channels", widths, errs)
     return Evidence(criteria, [fig], [], notes="; ".join(notes))
 
 
