@@ -86,7 +86,8 @@ def _slope(x: list[int] | list[float], y: list[float]) -> float:
 
 def _convergence_evidence(parametrization: Parametrization, budget: Budget, title: str
                           ) -> Evidence:
-    criteria, notes = [], []
+    criteria: list[Criterion] = []
+    notes: list[str] = []
     fig = Figure(title, "width n", "relative error ‖K_n − K_∞‖_F / ‖K_∞‖_F",
                  xscale="log", yscale="log")
     for activation in _ACTIVATIONS[budget]:
