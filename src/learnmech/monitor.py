@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from learnmech.errors import InputError
 from learnmech.twins import (
@@ -211,17 +212,22 @@ def _device(model: nn.Module) -> torch.device:
 
 
 class _reading_mode:
-    """Eval mode (if asked) during a reading; every module's own mode restored after."""
+    """Eval mode (if asked) during a reading, every module's own mode restored after; and
+    ``scaled_dot_product_attention`` on its math backend, whose backward is twice
+    differentiable (the fused CPU and CUDA kernels have no double backward)."""
 
     def __init__(self, model: nn.Module, eval_mode: bool) -> None:
         self.model, self.eval_mode = model, eval_mode
         self.modes: list[tuple[nn.Module, bool]] = []
+        self.backend = sdpa_kernel([SDPBackend.MATH])
 
     def __enter__(self) -> None:
         self.modes = [(m, m.training) for m in self.model.modules()]
         if self.eval_mode:
             self.model.eval()
+        self.backend.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
+        self.backend.__exit__(*exc)
         for m, training in self.modes:
             m.training = training

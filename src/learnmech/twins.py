@@ -116,10 +116,9 @@ def batch_size(batch: Batch) -> int:
 def slice_batch(batch: Batch, part: slice) -> Batch:
     """The examples ``part`` of every tensor in ``batch`` (other leaves kept as they are)."""
     if isinstance(batch, Tensor):
-        return batch[part]
+        return batch[part] if batch.ndim else batch
     if isinstance(batch, Mapping):
-        return type(batch)({k: slice_batch(v, part) for k, v in batch.items()}) \
-            if isinstance(batch, dict) else {k: slice_batch(v, part) for k, v in batch.items()}
+        return {k: slice_batch(v, part) for k, v in batch.items()}
     if isinstance(batch, tuple | list):
         return type(batch)(slice_batch(v, part) for v in batch)
     return batch
@@ -216,10 +215,11 @@ def stability_twin(optimizer: torch.optim.Optimizer, model: nn.Module,
                    names: Sequence[str] | None = None) -> StabilityTwin:
     """Read the stability threshold of ``optimizer`` as it is configured now.
 
-    ``SGD``: learning rate ``η`` (``defaults['lr']``), momentum ``β`` (heavy ball, or
-    Nesterov), dampening ``d`` (the step is ``η(1 − d)`` on the gradient term); groups with
-    other learning rates ``η_g`` precondition by ``P = η/η_g``. ``Adam``/``AdamW``: the
-    preconditioner of :func:`~learnmech.linalg.adam_preconditioner` and β₁.
+    ``SGD``: learning rate ``η`` (the first group's, as a scheduler left it), momentum
+    ``β`` (heavy ball, or Nesterov), dampening ``d`` (the step is ``η(1 − d)`` on the
+    gradient term); groups with other learning rates ``η_g`` precondition by
+    ``P = η/η_g``. ``Adam``/``AdamW``: β₁ and the preconditioner of
+    :func:`~learnmech.linalg.adam_preconditioner`.
     """
     names = list(names) if names is not None else _trainable(model)
     eta = float(optimizer.defaults.get("lr", math.nan))
@@ -232,6 +232,7 @@ def stability_twin(optimizer: torch.optim.Optimizer, model: nn.Module,
                              f"η={eta:g}")
     if isinstance(optimizer, torch.optim.SGD):
         group = optimizer.param_groups[0]
+        eta = float(group["lr"])  # the current rate, after any scheduler
         beta, damp = float(group["momentum"]), float(group["dampening"])
         nesterov = bool(group["nesterov"])
         wd = float(group["weight_decay"])
@@ -363,9 +364,17 @@ class UpdateTwin:
 
 
 def _weighted(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules whose weight acts linearly on their input: ``nn.Linear``, ``nn.Conv1d/2d``,
+    ``nn.Embedding`` and Hugging Face's ``Conv1D`` (``x @ W`` with ``W`` of shape
+    ``(in, out)``)."""
     kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
     return [(n, m) for n, m in model.named_modules()
-            if isinstance(m, kinds) and bool(getattr(m.weight, "requires_grad", False))]
+            if (isinstance(m, kinds) or _is_hf_conv1d(m))
+            and bool(getattr(m.weight, "requires_grad", False))]
+
+
+def _is_hf_conv1d(module: nn.Module) -> bool:
+    return type(module).__name__ == "Conv1D" and getattr(module, "weight", None) is not None
 
 
 def _weight(module: nn.Module) -> Tensor:
@@ -379,6 +388,8 @@ def _apply(module: nn.Module, x: Tensor, w: Tensor) -> Tensor:
         return torch.nn.functional.linear(x, w)
     if isinstance(module, nn.Embedding):
         return torch.nn.functional.embedding(x, w)
+    if _is_hf_conv1d(module):
+        return x @ w
     assert isinstance(module, nn.Conv1d | nn.Conv2d)
     return module._conv_forward(x, w, None)
 

@@ -8,8 +8,9 @@
     cb.monitor.frame()
 
 The batch a step trained on is taken from the model's forward call (a forward pre-hook
-records its keyword inputs); with ``loss_fn=None`` its loss is ``model(**batch).loss``
-(the batch holds ``labels``), otherwise ``loss_fn(model(**inputs).logits, labels)``.
+records its keyword tensors; with gradient accumulation, the last micro-batch's); with
+``loss_fn=None`` its loss is ``model(**batch).loss`` (the batch holds ``labels``),
+otherwise ``loss_fn(model(**inputs).logits, labels)``.
 ``kernel_movement`` reads the logits. Readings are appended to ``state.log_history`` (what
 the Trainer's loggers and ``trainer.state`` show) as ``learnmech/<probe>[/<layer>]``.
 """
@@ -84,7 +85,10 @@ class MonitorCallback(TrainerCallback):
     def _record(self, module: nn.Module, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> None:
         if module.training and isinstance(kwargs.get("labels"), Tensor):
-            self._batch = {k: v for k, v in kwargs.items() if isinstance(v, Tensor)}
+            # the per-example tensors only: a loss normalised by the whole batch's token
+            # count (num_items_in_batch) would not be the mean loss of a micro-batch
+            self._batch = {k: v for k, v in kwargs.items()
+                           if isinstance(v, Tensor) and v.ndim and k != "num_items_in_batch"}
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, **kwargs: Any) -> None:
