@@ -14,6 +14,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
+from torch.nn import functional as F
 
 from learnmech.coordcheck import previous_token_task, verify_mup
 from learnmech.errors import InputError
@@ -228,3 +229,76 @@ def test_multihead_attention_logits_are_observed():
     assert check.attention == ("attn.attention_logits",)
     assert check.unobserved == ()
     assert any(v.layer == "attn.attention_logits" for v in check.verdicts)
+
+
+# ---- a hand-written μP transformer at the verifier's defaults ------------------------------
+
+class Block(nn.Module):
+    def __init__(self, n, scale_power, sdpa):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(n, n, bias=False) for _ in range(4))
+        self.ln1, self.ln2 = nn.LayerNorm(n), nn.LayerNorm(n)
+        self.fc, self.proj = nn.Linear(n, 4 * n), nn.Linear(4 * n, n)
+        self.scale, self.sdpa = n ** -scale_power, sdpa
+        nn.init.zeros_(self.q.weight)
+    def forward(self, h):
+        a = self.ln1(h)
+        q, k, v = self.q(a), self.k(a), self.v(a)
+        if self.sdpa:
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
+        else:
+            s = q @ k.transpose(-1, -2) * self.scale
+            T = s.shape[-1]
+            s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+            att = s.softmax(-1) @ v
+        h = h + self.o(att)
+        return h + self.proj(F.gelu(self.fc(self.ln2(h))))
+
+class HandMuP(nn.Module):
+    """A hand-written one-block μP transformer: logits scaled 1/d (or ``scale_power``),
+    zero query and readout, per-layer Adam rates in :func:`mup_adam`."""
+
+    def __init__(self, n, scale_power=1.0, sdpa=True, vocab=16, T=16, sp_readout=False):
+        super().__init__()
+        self.n = n
+        self.tok, self.pos = nn.Embedding(vocab, n), nn.Embedding(T, n)
+        self.block = Block(n, scale_power, sdpa)
+        self.ln = nn.LayerNorm(n)
+        self.readout = nn.Linear(n, vocab, bias=False)
+        self.sp_readout = sp_readout
+        if not sp_readout:
+            nn.init.zeros_(self.readout.weight)
+    def forward(self, x):
+        h = self.tok(x) + self.pos(torch.arange(x.shape[1]))
+        return self.readout(self.ln(self.block(h)))
+
+def mup_adam(model, lr=0.01, base=64):
+    """Adam with μP rates: hidden and readout matrices at ``lr·base/n``, the rest at ``lr``
+    (an SP readout keeps ``lr``)."""
+    def hidden(name, p):
+        return p.ndim == 2 and not name.startswith(("tok", "pos")) and not (
+            model.sp_readout and name.startswith("readout"))
+    groups = [[p for n, p in model.named_parameters() if hidden(n, p) == h] for h in (0, 1)]
+    return torch.optim.Adam([{"params": groups[0], "lr": lr},
+                             {"params": groups[1], "lr": lr * base / model.n}])
+
+
+@pytest.mark.parametrize("sdpa", [True, False])
+def test_hand_written_transformer_gets_the_right_verdict_at_defaults(sdpa):
+    data = previous_token_task()
+    good = verify_mup(lambda n: HandMuP(n, sdpa=sdpa), data, optimizer=mup_adam)
+    assert good.verdict == "pass", good.summary()
+    sqrt_d = verify_mup(lambda n: HandMuP(n, 0.5, sdpa=sdpa), data, optimizer=mup_adam)
+    assert sqrt_d.verdict == "fail"
+    assert "block.attention_logits" in sqrt_d.offending_layers()
+
+
+def test_hand_written_sp_readout_fails_at_defaults():
+    check = verify_mup(lambda n: HandMuP(n, sp_readout=True), previous_token_task(),
+                       optimizer=mup_adam)
+    assert check.verdict == "fail"
+    assert any(layer.startswith("readout") for layer in check.offending_layers())
+
+
+def test_builtin_transformer_passes_at_cli_defaults():
+    assert _cli("transformer").returncode == 0

@@ -6,8 +6,13 @@ trains each width for a few steps on the same batch, and measures on a fixed pro
 * ``activation``: the RMS coordinate ``‖h‖/√numel`` of every module's output after the
   steps (and of the model's output, named ``(output)``);
 * ``change``: the RMS coordinate of ``h_t − h_0``, how far the features moved;
-* ``update``: ``‖W_t − W_0‖₂ / ‖W_0‖₂`` for every weight matrix (spectral norms; tensors
-  of more than two dims are flattened to ``(dim 0, rest)``).
+* ``update``: ``‖W_t − W_0‖ / ‖W_0‖`` for every weight matrix (tensors of more than two
+  dims flattened to ``(dim 0, rest)``): spectral norms for *matrix-like* weights, both of
+  whose dimensions grow with width, and Frobenius norms for *vector-like* ones (an
+  embedding or readout: one dimension fixed; Yang & Hu 2021's classification). For a
+  vector-like ``V × n`` weight the spectral norm of its random init is ``σ(√n + √V)``
+  (Bai–Yin), so its ratio drifts with ``n`` until ``n ≫ V`` while the entrywise (RMS)
+  statement of μP, ``ΔW_ij = Θ(W_ij)``, holds at every width.
 
 For each quantity it fits the exponent ``p`` of ``value ∝ width^p`` by least squares on a
 log-log scale. Under μP every one of them is ``Θ(1)`` after the first step (Yang & Hu 2021;
@@ -340,9 +345,11 @@ def _build(
 def _measure_width(
     factory: Factory, width: int, seed: int, data: tuple[Tensor, Tensor], optimizer: OptimizerSpec,
     lr: float, steps: int, loss_fn: Callable[[Tensor, Tensor], Tensor],
-) -> tuple[dict[tuple[str, Metric], float] | None, list[str], list[str]]:
+) -> tuple[dict[tuple[str, Metric], float] | None, list[str], list[str], dict[str, float],
+           dict[str, tuple[int, ...]]]:
     """The three quantities of every layer at one width (None if training diverged), the
-    attention call sites seen and the attention modules not seen."""
+    attention call sites seen, the attention modules not seen, and per weight its
+    Frobenius update ratio and its shape as a matrix."""
     model, opt = _build(factory, width, seed, optimizer, lr)
     x, y = data
     recorder = _Recorder(model)
@@ -351,12 +358,14 @@ def _measure_width(
         weights = {canonical_name(n): p.detach().clone()
                    for n, p in model.named_parameters() if p.ndim >= 2}
         if train_module(model, opt, lambda _: (x, y), steps, loss_fn).status == "diverged":
-            return None, [], []
+            return None, [], [], {}, {}
         after = recorder.measure(model, x)
     finally:
         recorder.remove()
     sites, unseen = sorted(recorder.sites), recorder.unobserved()
     out: dict[tuple[str, Metric], float] = {}
+    frobenius: dict[str, float] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for name, h in after.items():
         out[(name, "activation")] = _rms(h)
         if name in before and before[name].shape == h.shape:
@@ -370,7 +379,20 @@ def _measure_width(
                 norm0 = float(torch.linalg.matrix_norm(w0, ord=2))
                 if norm0 > 0:
                     out[(key, "update")] = float(torch.linalg.matrix_norm(dw, ord=2)) / norm0
-    return out, sites, unseen
+                    frobenius[key] = float(dw.norm() / w0.norm())
+                    shapes[key] = tuple(w0.shape)
+    return out, sites, unseen, frobenius, shapes
+
+
+def _vector_like(shapes: Sequence[Mapping[str, tuple[int, ...]]]) -> set[str]:
+    """Weights with exactly one dimension that changes across the measured widths."""
+    out = set()
+    for key in set().union(*shapes) if shapes else set():
+        seen = [s[key] for s in shapes if key in s]
+        varying = sum(len({shape[d] for shape in seen}) > 1 for d in range(len(seen[0])))
+        if varying == 1:
+            out.add(key)
+    return out
 
 
 def verify_mup(
@@ -425,17 +447,21 @@ def verify_mup(
     diverged = []
     sites: set[str] = set()
     unseen: set[str] = set()
+    measured = {w: [_measure_width(factory, w, s, data, optimizer, lr, steps, loss_fn)
+                    for s in seeds] for w in widths}
+    vector_like = _vector_like([m[4] for runs in measured.values() for m in runs])
     for w in widths:
-        measured = [_measure_width(factory, w, s, data, optimizer, lr, steps, loss_fn)
-                    for s in seeds]
-        runs = [m[0] for m in measured]
-        for _, seen_sites, unseen_modules in measured:
+        done = []
+        for run, seen_sites, unseen_modules, frobenius, _ in measured[w]:
             sites.update(seen_sites)
             unseen.update(unseen_modules)
-        if any(r is None for r in runs):
+            if run is not None:
+                run.update({(k, "update"): frobenius[k] for k in vector_like
+                            if (k, "update") in run})
+                done.append(run)
+        if len(done) < len(seeds):
             diverged.append(w)
             continue
-        done = [r for r in runs if r is not None]
         keys = [k for k in done[0] if all(k in r for r in done)]
         per_width.append({k: float(np.exp(np.mean([math.log(max(r[k], 1e-300)) for r in done])))
                           for k in keys})
