@@ -245,3 +245,22 @@ def test_bad_arguments_name_the_field() -> None:
         Monitor(model, opt)
     with pytest.raises(InputError, match="optimizer"):
         Monitor(model, "sgd", half_mse)  # type: ignore[arg-type]
+
+
+def test_parametrization_is_read_from_the_optimizer_groups() -> None:
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                          nn.Linear(16, 2))
+    x, y = torch.randn(8, 4), torch.randn(8, 2)
+
+    def regime(opt: torch.optim.Optimizer) -> str:
+        return Monitor(model, opt, half_mse, probes=["update_rms"]).step((x, y))[0].regime
+
+    assert "SP (one learning rate)" in regime(torch.optim.Adam(model.parameters(), lr=1e-3))
+    mup = [{"params": model[0].parameters(), "lr": 1e-2},
+           {"params": [*model[2].parameters(), *model[4].parameters()], "lr": 1e-2 / 16}]
+    assert "μP-like" in regime(torch.optim.Adam(mup, lr=1e-2))
+    odd = [{"params": model[0].parameters(), "lr": 1e-3},
+           {"params": model[2].parameters(), "lr": 1e-2},
+           {"params": model[4].parameters(), "lr": 1e-4}]
+    assert "per-layer learning rates" in regime(torch.optim.Adam(odd, lr=1e-3))

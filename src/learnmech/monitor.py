@@ -198,8 +198,10 @@ def _describe(name: str, rows: list[Reading]) -> list[str]:
     lines = []
     for probe in dict.fromkeys(r.probe for r in rows):
         part = [r for r in rows if r.probe == probe]
-        off = [f"{r.layer} {r.regime} (×{r.ratio:.2g})" for r in part if r.regime != "balanced"]
-        state = "all layers balanced" if not off else "; ".join(off)
+        off = [f"{r.layer} {r.regime} (×{r.ratio:.2g})" for r in part
+               if not r.regime.startswith("balanced")]
+        state = f"all layers balanced; {part[0].regime.partition(' (')[2][:-1]}" if not off \
+            else "; ".join(off)
         lines.append(f"{probe} at step {step}: median {part[0].theory:.3g} over "
                      f"{len(part)} layers — {state}")
     return lines

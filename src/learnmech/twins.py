@@ -359,8 +359,9 @@ class UpdateTwin:
             if x is not None:
                 out, dout = _apply(module, x, w), _apply(module, x, dw)
                 output_change[name] = float(_rms(dout) / _rms(out))
-        return (_balanced(ctx.step, "update_rms", weight_change)
-                + _balanced(ctx.step, "output_change", output_change))
+        scheme = parametrization(ctx.optimizer, [m for _, m in modules])
+        return (_balanced(ctx.step, "update_rms", weight_change, scheme)
+                + _balanced(ctx.step, "output_change", output_change, scheme))
 
 
 def _weighted(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -416,7 +417,39 @@ def _rms(t: Tensor) -> Tensor:
     return t.double().pow(2).mean().sqrt()
 
 
-def _balanced(step: int, probe: str, values: dict[str, float]) -> list[Reading]:
+def parametrization(optimizer: torch.optim.Optimizer, modules: Sequence[nn.Module]) -> str:
+    """What the optimizer's groups say of the parametrization, in words.
+
+    ``SP``: one learning rate for every weight. ``μP-like``: the input weights (the first
+    module, and embeddings) train at a larger rate than the rest, whose rates scale as
+    ``1/fan_in`` (``lr × fan_in`` equal within 10 %: the Adam μP rule of Yang et al. 2022).
+    Otherwise ``per-layer learning rates``. One width cannot show how the rates scale with
+    width, and initial scales are not readable after training starts, so this is a
+    description of the optimizer, not a verification (that is :func:`verify_mup`)."""
+    lr_of = {id(p): float(g["lr"]) for g in optimizer.param_groups for p in g["params"]}
+    rates = [(lr_of[id(m.weight)], _fan_in(m), i == 0 or isinstance(m, nn.Embedding))
+             for i, m in enumerate(modules) if id(m.weight) in lr_of]
+    if len({lr for lr, _, _ in rates}) <= 1:
+        return "SP (one learning rate)"
+    inner = [lr * fan for lr, fan, first in rates if not first]
+    outer = [lr for lr, _, first in rates if first]
+    inner_lr = [lr for lr, _, first in rates if not first]
+    if inner and outer and min(outer) > max(inner_lr) and max(inner) <= 1.1 * min(inner):
+        return "μP-like (hidden learning rates ∝ 1/fan_in)"
+    return "per-layer learning rates"
+
+
+def _fan_in(module: nn.Module) -> int:
+    w = _weight(module)
+    if isinstance(module, nn.Embedding):
+        return 1
+    if _is_hf_conv1d(module):
+        return int(w.shape[0])
+    return int(w[0].numel())
+
+
+def _balanced(step: int, probe: str, values: dict[str, float], scheme: str = ""
+              ) -> list[Reading]:
     if not values:
         return []
     median = statistics.median(values.values())
@@ -425,7 +458,8 @@ def _balanced(step: int, probe: str, values: dict[str, float]) -> list[Reading]:
         ratio = value / median if median > 0 else math.nan
         regime = ("balanced" if 1 / BALANCE_FACTOR <= ratio <= BALANCE_FACTOR
                   else "dominant" if ratio > BALANCE_FACTOR else "frozen")
-        rows.append(Reading(step, probe, layer, value, median, ratio, regime))
+        rows.append(Reading(step, probe, layer, value, median, ratio,
+                            f"{regime} ({scheme})" if scheme else regime))
     return rows
 
 
