@@ -8,18 +8,17 @@ the scaling done here entry by entry rather than through the law's own ladder.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from learnmech.laws import JudgedLaw, LawContext, Measurement, Prediction, catalogue
+from learnmech.laws import JudgedLaw, Measurement, Prediction, catalogue
 
 JUDGED = [law for law in catalogue() if isinstance(law, JudgedLaw) and not law.qualitative]
 
 
 @pytest.fixture(scope="module", params=JUDGED, ids=[law.id for law in JUDGED])
-def measured(request) -> tuple[JudgedLaw, Measurement, Prediction]:
+def measured(request, law_context) -> tuple[JudgedLaw, Measurement, Prediction]:
+    """The law's quick measurement (its runs shared with the other law tests)."""
     law = request.param
-    torch.manual_seed(0)
-    return law, law.measure("quick", LawContext()), law.predict("quick")
+    return law, law.measure("quick", law_context), law.predict("quick")
 
 
 def _times(prediction: Prediction, factor: float) -> Prediction:
