@@ -4,6 +4,7 @@ its generalization (Simon et al. 2023; paper Fig. 1b)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,11 @@ def _sphere(x: Tensor) -> Tensor:
     return x / x.norm(dim=1, keepdim=True) * math.sqrt(x.shape[1])
 
 
+@functools.lru_cache(maxsize=1)
 def _pool(budget: Budget) -> _Pool:
+    """The budget's pool: a pure function of the data and the analytic kernel (no
+    training), computed once for the measurement, the theory and the rival that all read
+    it (its kernel and eigendecomposition dominate the law's time)."""
     name, size, _, _ = _SETTINGS[budget]
     if name == "fashion_mnist":
         try:
