@@ -51,10 +51,16 @@ def test_check_json_report_and_stored_verdict(tmp_path):
     result = cli("check", "dln-conservation", "--budget", "quick", "--json",
                  "--report", "out/report.html", "--store", "s.sqlite", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    (law,) = json.loads(result.stdout)["laws"]
-    assert set(law) == {"id", "strand", "verdict", "metric", "value", "tolerance",
-                        "negative_control", "seconds"}
+    scorecard = json.loads(result.stdout)
+    (law,) = scorecard["laws"]
+    assert set(law) == {"id", "strand", "verdict", "criteria", "negative_control",
+                        "resolving_power", "qualitative", "regime", "budget", "seconds",
+                        "run_ids"}
+    assert set(law["criteria"][0]) == {"name", "value", "tolerance", "sense", "passed"}
+    assert set(law["negative_control"]) == {"theory", "verdict", "criteria"}
     assert law["verdict"] == "holds" and law["negative_control"]["verdict"] == "fails"
+    assert scorecard["not_run"] == []
+    assert scorecard["totals"]["requested"] == scorecard["totals"]["holds"] == 1
     html = (tmp_path / "out/report.html").read_text()
     assert "dln-conservation" in html and "data:image/png;base64," in html
     again = cli("report", "again.html", "--store", "s.sqlite", cwd=tmp_path)
@@ -81,3 +87,23 @@ def test_bad_input_exits_2_with_one_message_and_writes_nothing(tmp_path, args, s
     assert result.returncode == 2
     assert needle in result.stderr
     assert not (tmp_path / "learnmech.sqlite").exists()
+
+
+def test_check_lists_a_law_that_did_not_run_with_its_reason(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from learnmech.cli import app
+    from learnmech.laws import get_law
+
+    def broken(budget, ctx):
+        raise RuntimeError("no data here")
+
+    monkeypatch.setattr(get_law("dln-conservation"), "check", broken)
+    result = CliRunner().invoke(app, ["check", "dln-conservation", "--json",
+                                      "--store", str(tmp_path / "s.sqlite")])
+    assert result.exit_code == 1
+    scorecard = json.loads(result.stdout)
+    assert scorecard["laws"] == []
+    assert scorecard["not_run"] == [{"id": "dln-conservation", "strand": "solvable",
+                                     "reason": "RuntimeError: no data here"}]
+    assert scorecard["totals"]["requested"] == scorecard["totals"]["not_run"] == 1

@@ -17,9 +17,9 @@ LAWS = catalogue()
 _VERDICTS: dict[str, object] = {}
 
 
-def _verdict(law_id: str):
+def _verdict(law_id: str, ctx: LawContext):
     if law_id not in _VERDICTS:
-        _VERDICTS[law_id] = get_law(law_id).check("quick", LawContext())
+        _VERDICTS[law_id] = get_law(law_id).check("quick", ctx)
     return _VERDICTS[law_id]
 
 
@@ -33,16 +33,16 @@ def test_metadata_is_complete(law):
 
 
 @pytest.mark.parametrize("law", LAWS, ids=[law.id for law in LAWS])
-def test_claim_holds_at_quick_budget(law):
-    verdict = _verdict(law.id)
+def test_claim_holds_at_quick_budget(law, law_context):
+    verdict = _verdict(law.id, law_context)
     failing = [c for c in verdict.evidence.criteria if not c.passed]
     assert verdict.verdict == "holds", failing
     assert verdict.evidence.figures, "a law draws theory against measurement"
 
 
 @pytest.mark.parametrize("law", LAWS, ids=[law.id for law in LAWS])
-def test_negative_control_fails(law):
-    assert _verdict(law.id).control_evidence.outcome == "fails"
+def test_negative_control_fails(law, law_context):
+    assert _verdict(law.id, law_context).control_evidence.outcome == "fails"
 
 
 def test_unknown_law_and_budget_are_input_errors():

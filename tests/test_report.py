@@ -42,3 +42,18 @@ def test_missing_values_in_figures_are_strict_json_and_still_drawn(tmp_path):
     assert json.loads(text)["figures"][0]["curves"][0]["y"] == [None, 1.0, 2.0]
     html = write_report([json.loads(text)], tmp_path / "r.html").read_text()
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 1
+
+
+def test_report_shows_resolving_power_and_the_ladder(tmp_path):
+    from learnmech.laws import Sharpness
+
+    ladder = [{"change": 0.05, "minus": "holds", "plus": "holds"},
+              {"change": 0.1, "minus": "fails", "plus": "fails"}]
+    record = Verdict(
+        "law-d", "limits", "claim", "ref", "regime", "control text", "quick",
+        Evidence([Criterion("error", 0.05, 0.1)]), Evidence([Criterion("error", 0.5, 0.1)]),
+        1.0, control_theory="a rival kernel", sharpness=Sharpness(0.1, ladder),
+    ).to_json()
+    html = write_report([record], tmp_path / "r.html").read_text()
+    assert "10%" in html and "×0.90/×1.10" in html and "a rival kernel" in html
+    assert "resolving power reported by 1" in html

@@ -132,7 +132,8 @@ def check(
         raise InputError("budget", budget, f"one of {list(BUDGETS)}")
     laws = [get_law(i) for i in law_ids] if law_ids else catalogue()
     run_store = Store(store)
-    records, crashed = [], False
+    records: list[dict[str, Any]] = []
+    not_run: list[dict[str, str]] = []
     with _progress(sys.stderr.isatty()) as bar:
         ctx = _context(bar, run_store, fresh)
         for law in laws:
@@ -141,27 +142,24 @@ def check(
             try:
                 record = law.check(budget, ctx).to_json()
             except Exception as exc:  # one broken law must not hide the others' verdicts
-                crashed = True
-                err.print(f"[red]{law.id} did not run: {type(exc).__name__}: {exc}[/]",
-                          soft_wrap=True)
+                reason = f"{type(exc).__name__}: {exc}"
+                not_run.append({"id": law.id, "strand": law.strand, "reason": reason})
+                err.print(f"[red]{law.id} did not run: {reason}[/]", soft_wrap=True)
                 continue
             run_store.save_verdict(record)
             records.append(record)
+    totals = _totals(records, not_run)
     if as_json:
-        keys = ("id", "strand", "verdict", "metric", "value", "tolerance", "seconds")
-        _print_json({"laws": [
-            {k: r[k] for k in keys}
-            | {"negative_control": {k: r["negative_control"][k] for k in ("verdict", "value")}}
-            for r in records
-        ]})
+        _print_json({"laws": [_check_json(r) for r in records], "not_run": not_run,
+                     "totals": totals})
     else:
-        _scorecard(records)
+        _scorecard(records, not_run, totals)
     if report is not None:
         from learnmech.report import write_report
 
         path = write_report(records, report)
         err.print(f"report written to {path}")
-    if crashed:
+    if not_run:
         raise typer.Exit(1)
     if strict and any(
         r["verdict"] != "holds" or r["negative_control"]["verdict"] != "fails" for r in records
@@ -169,8 +167,47 @@ def check(
         raise typer.Exit(1)
 
 
-def _scorecard(records: list[dict[str, Any]]) -> None:
-    table = Table("law", "verdict", "metric", "value", "tolerance", "negative control", "s")
+_CHECK_KEYS = ("id", "strand", "verdict", "criteria", "resolving_power", "qualitative",
+               "regime", "budget", "seconds", "run_ids")
+
+
+def _check_json(record: dict[str, Any]) -> dict[str, Any]:
+    """One law's entry in ``check --json``: the verdict, criteria, control, resolving power."""
+    control = record["negative_control"]
+    return {k: record[k] for k in _CHECK_KEYS} | {
+        "negative_control": {k: control[k] for k in ("theory", "verdict", "criteria")}
+    }
+
+
+def _totals(records: list[dict[str, Any]], not_run: list[dict[str, str]]) -> dict[str, Any]:
+    """Counts of verdicts and failed controls, laws not run, and the median resolving power
+    over the laws that report one."""
+    powers = sorted(r["resolving_power"] for r in records if r["resolving_power"] is not None)
+    median = None
+    if powers:
+        mid = len(powers) // 2
+        median = powers[mid] if len(powers) % 2 else (powers[mid - 1] + powers[mid]) / 2
+    return {
+        "requested": len(records) + len(not_run),
+        **{k: sum(r["verdict"] == k for r in records) for k in ("holds", "fails", "inconclusive")},
+        "controls_failed": sum(r["negative_control"]["verdict"] == "fails" for r in records),
+        "not_run": len(not_run),
+        "resolving_power_reported": len(powers),
+        "median_resolving_power": median,
+    }
+
+
+def _resolution(record: dict[str, Any]) -> str:
+    if record["qualitative"]:
+        return "qualitative"
+    power = record["resolving_power"]
+    return "–" if power is None else f"{power:.0%}"
+
+
+def _scorecard(records: list[dict[str, Any]], not_run: list[dict[str, str]],
+               totals: dict[str, Any]) -> None:
+    table = Table("law", "verdict", "metric", "value", "tolerance", "negative control",
+                  "resolves", "s")
     style = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
     for r in records:
         c = r["negative_control"]
@@ -181,9 +218,21 @@ def _scorecard(records: list[dict[str, Any]]) -> None:
             f"{r['value']:.3g}",
             f"{r['sense']} {r['tolerance']:.3g}",
             f"[{style[c['verdict']]}]{c['verdict']}[/] ({c['value']:.3g})",
+            _resolution(r),
             f"{r['seconds']:.1f}",
         )
+    for n in not_run:
+        table.add_row(n["id"], "[red]did not run[/]", n["reason"], "", "", "", "", "")
     out.print(table)
+    median = totals["median_resolving_power"]
+    out.print(
+        f"{totals['requested']} requested: {totals['holds']} hold, {totals['fails']} fail, "
+        f"{totals['inconclusive']} inconclusive, {totals['not_run']} did not run; "
+        f"{totals['controls_failed']} controls fail; resolving power reported by "
+        f"{totals['resolving_power_reported']}"
+        + ("" if median is None else f" (median {median:.0%})"),
+        soft_wrap=True,
+    )
 
 
 @app.command()

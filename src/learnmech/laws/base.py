@@ -1,18 +1,24 @@
 """The Law contract: a claim from the literature made checkable.
 
-A law states its claim, reference and regime of validity, and implements two
-measurements at a budget:
+A law states its claim, reference and regime of validity. It is written in one of two
+forms:
 
-* :meth:`Law.measure` runs the experiment where the claim should hold and returns
-  :class:`Evidence`: a list of :class:`Criterion` (metric, value, tolerance fixed in code)
-  and the figures that draw theory (lines) against measurement (dots);
-* :meth:`Law.measure_control` runs the *negative control*, a configuration where the
-  claim should not hold, judged by the same kind of criteria. Its verdict must be
-  ``fails``: that is what shows the check can fail.
+* **measure once, judge twice** (:class:`JudgedLaw`): :meth:`JudgedLaw.measure` does all
+  the training and returns a :class:`Measurement`; :meth:`JudgedLaw.predict` returns the
+  theory's numbers as a :class:`Prediction`; :meth:`JudgedLaw.judge` compares the two and
+  returns :class:`Evidence`. The same measurement is judged three ways: against the
+  prediction, against a named competing theory (:meth:`JudgedLaw.control_prediction`,
+  the negative control, which must fail), and against the prediction scaled by
+  ``1 ± δ`` for δ in :data:`LADDER`, whose smallest step rejected on both sides (with
+  every larger step) is the law's **resolving power**;
+* the earlier form (:class:`Law` with :meth:`Law.measure` returning :class:`Evidence` and
+  :meth:`Law.measure_control` running a separate control experiment), reported with
+  ``resolving_power = None``.
 
-:meth:`Law.check` runs both and returns a :class:`Verdict`. Evidence ``holds`` when every
-criterion passes, ``fails`` when one does not, and is ``inconclusive`` when a value could
-not be measured (a diverged run, a NaN).
+Evidence ``holds`` when every criterion passes, ``fails`` when one does not, and is
+``inconclusive`` when a value could not be measured (a diverged run, a NaN). A verdict is
+``inconclusive`` too when its negative control does not fail: the check has not shown
+that it can fail.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +38,8 @@ from learnmech.train import Schedule, Trajectory
 Budget = Literal["quick", "standard", "full"]
 BUDGETS: tuple[Budget, ...] = ("quick", "standard", "full")
 Outcome = Literal["holds", "fails", "inconclusive"]
+LADDER: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.5)
+"""Relative changes of a prediction tried to find a law's resolving power."""
 
 STRANDS = {
     "solvable": "Solvable idealized settings",
@@ -112,8 +120,74 @@ class Evidence:
 
 
 @dataclass
+class Measurement:
+    """What a law measured, before any theory is consulted: named observables (floats,
+    arrays or tensors, shapes documented by the law), the run ids they came from, notes."""
+
+    values: dict[str, Any]
+    run_ids: list[str] = field(default_factory=list)
+    notes: str = ""
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A theory's numbers, keyed by name (floats, arrays or tensors).
+
+    ``zero_scale`` is the additive scale of a perturbation for an entry that is exactly 0
+    (a relative change of 0 is no change): :meth:`scaled` adds ``(factor − 1)·zero_scale``
+    to such an entry and multiplies every other entry by ``factor``.
+    """
+
+    values: Mapping[str, Any]
+    zero_scale: float | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def scaled(self, factor: float) -> Prediction:
+        """This prediction with every entry changed by the relative amount ``factor − 1``."""
+        out = {}
+        for key, value in self.values.items():
+            if _all_zero(value):
+                if self.zero_scale is None:
+                    raise ValueError(f"prediction {key!r} is 0: declare zero_scale to perturb it")
+                out[key] = value + (factor - 1.0) * self.zero_scale
+            else:
+                out[key] = value * factor
+        return Prediction(out, self.zero_scale)
+
+
+def _all_zero(value: Any) -> bool:
+    if isinstance(value, int | float):
+        return value == 0
+    return not bool((value != 0).any())
+
+
+@dataclass
+class Sharpness:
+    """How finely a judged law resolves its prediction.
+
+    ``ladder`` holds, per relative change δ of :data:`LADDER`, the outcomes of judging the
+    measurement against the prediction ×(1 − δ) and ×(1 + δ); ``resolving_power`` is the
+    smallest δ rejected (``fails``) on both sides together with every larger δ, ``None``
+    when the largest is not. A ``qualitative`` law has no ladder and says why.
+    """
+
+    resolving_power: float | None = None
+    ladder: list[dict[str, Any]] = field(default_factory=list)
+    qualitative: str = ""
+
+
+@dataclass
 class Verdict:
-    """The result of :meth:`Law.check`: JSON-ready via :meth:`to_json`."""
+    """The result of :meth:`Law.check`: JSON-ready via :meth:`to_json`.
+
+    ``control_theory`` names the competing theory the control judged (empty for a control
+    run as a separate experiment, described by ``control``).
+    """
 
     law_id: str
     strand: str
@@ -125,13 +199,18 @@ class Verdict:
     evidence: Evidence
     control_evidence: Evidence
     seconds: float
+    control_theory: str = ""
+    sharpness: Sharpness = field(default_factory=Sharpness)
 
     @property
     def verdict(self) -> Outcome:
+        """The evidence's outcome, ``inconclusive`` when the negative control did not fail."""
+        if self.control_evidence.outcome != "fails":
+            return "inconclusive"
         return self.evidence.outcome
 
     def to_json(self) -> dict[str, Any]:
-        """The CLI's JSON record, plus criteria, run ids and figure data."""
+        """The stored record: criteria, control, resolving power, run ids and figure data."""
         head, ctrl = self.evidence.headline, self.control_evidence.headline
         return {
             "id": self.law_id,
@@ -145,23 +224,30 @@ class Verdict:
             "value": head.value,
             "tolerance": head.tolerance,
             "sense": head.sense,
-            "criteria": [asdict(c) | {"passed": c.passed} for c in self.evidence.criteria],
+            "criteria": _criteria_json(self.evidence.criteria),
             "negative_control": {
+                "theory": self.control_theory or self.control,
                 "description": self.control,
                 "verdict": self.control_evidence.outcome,
                 "metric": ctrl.name,
                 "value": ctrl.value,
                 "tolerance": ctrl.tolerance,
-                "criteria": [
-                    asdict(c) | {"passed": c.passed} for c in self.control_evidence.criteria
-                ],
+                "criteria": _criteria_json(self.control_evidence.criteria),
             },
-            "run_ids": self.evidence.run_ids + self.control_evidence.run_ids,
+            "resolving_power": self.sharpness.resolving_power,
+            "qualitative": bool(self.sharpness.qualitative),
+            "qualitative_reason": self.sharpness.qualitative,
+            "ladder": self.sharpness.ladder,
+            "run_ids": list(dict.fromkeys(self.evidence.run_ids + self.control_evidence.run_ids)),
             "notes": self.evidence.notes,
             "seconds": self.seconds,
             "figures": _strict_json(
                 [asdict(f) for f in self.evidence.figures + self.control_evidence.figures]),
         }
+
+
+def _criteria_json(criteria: list[Criterion]) -> list[dict[str, Any]]:
+    return [asdict(c) | {"passed": c.passed} for c in criteria]
 
 
 def _strict_json(value: Any) -> Any:
@@ -216,7 +302,9 @@ class LawContext:
 
 
 class Law(ABC):
-    """Base class of every law; subclasses set the class attributes and two methods."""
+    """Base class of every law: metadata as class attributes, and :meth:`measure` plus
+    :meth:`measure_control`, each returning :class:`Evidence` (a law written as
+    measure / predict / judge subclasses :class:`JudgedLaw` instead)."""
 
     id: ClassVar[str]
     strand: ClassVar[str]
@@ -227,21 +315,29 @@ class Law(ABC):
     budgets: ClassVar[dict[str, str]]
 
     @abstractmethod
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        """Run the experiment in the claim's regime and compare with theory."""
+    def measure(self, budget: Budget, ctx: LawContext) -> Evidence | Measurement:
+        """Run the experiment in the claim's regime (and, here, compare with theory)."""
 
-    @abstractmethod
     def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
         """Run the negative control, judged by the same kind of criteria."""
+        raise NotImplementedError(f"law {self.id} has no separate control experiment")
+
+    def evaluate(self, budget: Budget, ctx: LawContext) -> tuple[Evidence, Evidence, str,
+                                                                  Sharpness]:
+        """The evidence, the control's evidence, the control's theory and the sharpness."""
+        evidence = self.measure(budget, ctx)
+        if not isinstance(evidence, Evidence):
+            raise TypeError(f"law {self.id}: measure returned {type(evidence).__name__}, "
+                            "not Evidence; a law that measures a Measurement is a JudgedLaw")
+        return evidence, self.measure_control(budget, ctx), "", Sharpness()
 
     def check(self, budget: Budget = "quick", ctx: LawContext | None = None) -> Verdict:
-        """Measure the claim and its negative control at ``budget``."""
+        """Measure the claim and judge it and its negative control at ``budget``."""
         if budget not in BUDGETS:
             raise InputError("budget", budget, f"one of {list(BUDGETS)}")
         ctx = ctx or LawContext()
         start = time.perf_counter()
-        evidence = self.measure(budget, ctx)
-        control = self.measure_control(budget, ctx)
+        evidence, control, theory, sharpness = self.evaluate(budget, ctx)
         return Verdict(
             law_id=self.id,
             strand=self.strand,
@@ -253,7 +349,69 @@ class Law(ABC):
             evidence=evidence,
             control_evidence=control,
             seconds=time.perf_counter() - start,
+            control_theory=theory,
+            sharpness=sharpness,
         )
+
+
+class JudgedLaw(Law):
+    """A law as three functions: measure once, judge against theory, a rival and a ladder.
+
+    Subclasses implement :meth:`measure` (all training, through ``ctx``), :meth:`predict`
+    (numbers from ``theory/`` alone), :meth:`judge` (criteria with tolerances fixed in
+    code) and :meth:`control_prediction`, the numbers of the competing theory named by
+    ``control_theory`` for the *same* measurement. A law whose prediction cannot be
+    scaled meaningfully sets ``qualitative`` to the reason.
+    """
+
+    control_theory: ClassVar[str]
+    qualitative: ClassVar[str] = ""
+
+    @abstractmethod
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """All the law's training and measurement at ``budget``; no theory."""
+
+    @abstractmethod
+    def predict(self, budget: Budget) -> Prediction:
+        """The theory's numbers for the experiment :meth:`measure` runs at ``budget``."""
+
+    @abstractmethod
+    def control_prediction(self, budget: Budget) -> Prediction:
+        """The competing theory's numbers (``control_theory``) for the same experiment."""
+
+    @abstractmethod
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        """Criteria comparing ``measurement`` with ``prediction``, and the figures."""
+
+    def evaluate(self, budget: Budget, ctx: LawContext) -> tuple[Evidence, Evidence, str,
+                                                                  Sharpness]:
+        measurement = self.measure(budget, ctx)
+        prediction = self.predict(budget)
+        evidence = self._judged(measurement, prediction)
+        control = self._judged(measurement, self.control_prediction(budget))
+        if self.qualitative:
+            return evidence, control, self.control_theory, Sharpness(qualitative=self.qualitative)
+        return evidence, control, self.control_theory, self.sharpness(measurement, prediction)
+
+    def sharpness(self, measurement: Measurement, prediction: Prediction) -> Sharpness:
+        """Judge ``measurement`` against ``prediction`` scaled by ``1 ± δ``, δ in LADDER."""
+        outcomes = [(delta, self.judge(measurement, prediction.scaled(1.0 - delta)).outcome,
+                     self.judge(measurement, prediction.scaled(1.0 + delta)).outcome)
+                    for delta in LADDER]
+        power = None
+        for delta, minus, plus in reversed(outcomes):
+            if minus != "fails" or plus != "fails":
+                break
+            power = delta
+        ladder = [{"change": d, "minus": m, "plus": p} for d, m, p in outcomes]
+        return Sharpness(resolving_power=power, ladder=ladder)
+
+    def _judged(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        evidence = self.judge(measurement, prediction)
+        evidence.run_ids = list(dict.fromkeys(evidence.run_ids + measurement.run_ids))
+        if measurement.notes:
+            evidence.notes = "; ".join(n for n in (measurement.notes, evidence.notes) if n)
+        return evidence
 
 
 _REGISTRY: dict[str, Law] = {}

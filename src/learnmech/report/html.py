@@ -26,11 +26,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _resolution(verdict: dict[str, Any]) -> str:
+    """A verdict's resolving power as a percentage, or why it has none."""
+    if verdict.get("qualitative"):
+        return f"qualitative ({verdict.get('qualitative_reason', '')})"
+    power = verdict.get("resolving_power")
+    return "not reported" if power is None else f"{power:.0%}"
+
+
 def render(verdicts: Sequence[dict[str, Any]], title: str = "learnmech law catalogue") -> str:
     """The report's HTML text for ``verdicts``."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
     env.filters["png"] = data_uri
+    env.filters["resolution"] = _resolution
     template = env.from_string(
         resources.files("learnmech.report").joinpath("report.html.j2").read_text()
     )
@@ -44,7 +53,7 @@ def render(verdicts: Sequence[dict[str, Any]], title: str = "learnmech law catal
         machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",
         counts={
             k: sum(v["verdict"] == k for v in ordered) for k in ("holds", "fails", "inconclusive")
-        },
+        } | {"resolved": sum(v.get("resolving_power") is not None for v in ordered)},
     )
 
 
