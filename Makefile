@@ -54,11 +54,14 @@ bench-peers:
 # Every benchmark against its peers, one after the other; each script's output goes to
 # $(BENCH_OUT)/NAME.txt under a header with the machine, the command and the date.
 BENCH_SRC := PYTHONPATH=$(CURDIR)/src
+# Epoch's 245 extracted Chinchilla runs, where shared/ has them (else synthetic runs);
+# their point fit is timed on every 10th of its 4500 starts (× 10), see bench/scaling_fit.py
+SCALING_CSV ?= $(wildcard ../shared/data/chinchilla_svg_extracted_data.csv)
 PEERS_PY := $(VENVS)/peers/bin/python
 BENCHES := \
   trainer="$(PY) bench/trainer.py" \
   ensemble="$(PY) bench/ensemble.py --threads 1" \
-  scaling_fit="$(PY) bench/scaling_fit.py" \
+  scaling_fit="$(PY) bench/scaling_fit.py --grid-stride 10 $(if $(SCALING_CSV),--csv $(SCALING_CSV))" \
   kernels="$(PY) bench/kernels.py --nt-python $(VENVS)/nt/bin/python --nt-structured-python $(VENVS)/nt423/bin/python" \
   infinite_width="$(PY) bench/infinite_width.py --nt-python $(VENVS)/nt/bin/python" \
   similarity="$(PEERS_PY) bench/similarity.py" \
