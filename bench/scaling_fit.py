@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from learnmech.fit import read_csv
 from learnmech.theory import scaling
-from timing import MIN_REPEATS, interleaved, seconds_of
+from timing import MIN_REPEATS, interleaved, seconds_of, spread
 
 HOFFMANN = np.array([0.5267228, 6.0073404, 6.0179186, 0.33917084, 0.2849083])  # e a b α β
 GRID = list(itertools.product([-1, -0.5, 0, 0.5, 1], range(0, 30, 5), range(0, 30, 5),
@@ -119,7 +119,7 @@ def main() -> None:
     print(f"point fit, {args.repeats} interleaved pairs: Epoch grid ({starts} L-BFGS-B starts"
           f"{scaled}) {statistics.median(pairs.peer):.2f} s, objective {peer_obj:.8g}; "
           f"learnmech ({ours.n_starts} starts) {statistics.median(pairs.ours):.3f} s, "
-          f"objective {ours.objective:.8g}; ratio {pairs.ratio(1)}x; "
+          f"objective {ours.objective:.8g}; ratio {spread(pairs.ratios, 1)}x; "
           f"max |Δθ| {np.max(np.abs(peer_theta - ours.theta)):.1e}")
 
     def peer_boot() -> None:
@@ -135,7 +135,7 @@ def main() -> None:
                       ddof=1) for k in names]
     print(f"bootstrap ({args.boot} resamples): Epoch BFGS per resample "
           f"{statistics.median(pairs.peer):.2f} s; learnmech batched Newton "
-          f"{statistics.median(pairs.ours):.2f} s; ratio {pairs.ratio(1)}x")
+          f"{statistics.median(pairs.ours):.2f} s; ratio {spread(pairs.ratios, 1)}x")
     for name, se in zip(names, peer_se, strict=True):
         print(f"  s.e. {name:>5}: Epoch-style {se:.4g}   learnmech {boot.se(name):.4g}")
 
