@@ -10,7 +10,10 @@ DATA   := $(VENV)/.data
 BUDGET ?= standard
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: run test lint bench clean
+VENVS  ?= $(HOME)/venvs
+BENCH_OUT ?= bench/out
+
+.PHONY: run test lint bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +45,40 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
-	$(PY) bench/trainer.py
+# The peers' environments (neural-tangents, PyHessian, mup, the CKA and curvature
+# libraries) under $(VENVS); see bench/peers.sh. A peer that cannot be installed is
+# reported with its reason, and the other environments are still built.
+bench-peers:
+	VENVS=$(VENVS) bash bench/peers.sh || echo "some peer environments are missing (see above)"
+
+# Every benchmark against its peers, one after the other; each script's output goes to
+# $(BENCH_OUT)/NAME.txt under a header with the machine, the command and the date.
+BENCH_SRC := PYTHONPATH=$(CURDIR)/src
+# Epoch's 245 extracted Chinchilla runs, where shared/ has them (else synthetic runs);
+# their point fit is timed on every 10th of its 4500 starts (× 10), see bench/scaling_fit.py
+SCALING_CSV ?= $(wildcard ../shared/data/chinchilla_svg_extracted_data.csv)
+PEERS_PY := $(VENVS)/peers/bin/python
+BENCHES := \
+  trainer="$(PY) bench/trainer.py" \
+  ensemble="$(PY) bench/ensemble.py --threads 1" \
+  scaling_fit="$(PY) bench/scaling_fit.py --grid-stride 10 $(if $(SCALING_CSV),--csv $(SCALING_CSV))" \
+  kernels="$(PY) bench/kernels.py --nt-python $(VENVS)/nt/bin/python --nt-structured-python $(VENVS)/nt423/bin/python" \
+  infinite_width="$(PY) bench/infinite_width.py --nt-python $(VENVS)/nt/bin/python" \
+  similarity="$(PEERS_PY) bench/similarity.py" \
+  coordcheck="$(PEERS_PY) bench/coordcheck.py" \
+  hessian="$(PEERS_PY) bench/hessian.py"
+
+bench: $(STAMP) bench-peers
+	@mkdir -p $(BENCH_OUT)
+	@for job in $(BENCHES); do \
+	  name=$${job%%=*}; cmd=$${job#*=}; out=$(BENCH_OUT)/$$name.txt; \
+	  echo "== $$name: $$cmd"; \
+	  { echo "# $$(date -u '+%Y-%m-%d %H:%M UTC'); $$(nproc) cores, \
+	$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	    echo "# $(BENCH_SRC) $$cmd"; } > $$out; \
+	  $(BENCH_SRC) $$cmd >> $$out 2>&1 || echo "$$name failed: see $$out"; \
+	  tail -n +3 $$out; \
+	done
 
 clean:
 	rm -rf $(VENV) report.html learnmech.sqlite

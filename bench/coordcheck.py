@@ -3,20 +3,20 @@
 Both train a 3-layer μP MLP (64 → width → width → 10, Adam, lr 0.01) for 3 steps on one
 batch of digits at widths 64–512 and record every module's output size; learnmech also
 measures the feature change and ‖ΔW‖₂/‖W‖₂ and fits a verdict per layer, mup returns the
-raw table (``get_coord_data``, one forward per step). Repetitions alternate; the script
-prints the median time ratio and, as a cross-check between independent implementations,
+raw table (``get_coord_data``, one forward per step). Repetitions interleave
+(``bench/timing.py``); the script prints the time ratio mup / learnmech, median [min–max]
+over the pairs, and, as a cross-check between independent implementations,
 the largest difference between the width exponents of the output sizes after the steps
 (learnmech: RMS; mup: mean |x|, fitted here by least squares).
 
-mup is an optional peer: ``pip install --no-deps --target ~/venvs/mup mup``, then
+mup is an optional peer, in the environment that ``bench/peers.sh`` builds::
 
-    PYTHONPATH=src:~/venvs/mup python bench/coordcheck.py [--reps 3]
+    PYTHONPATH=src ~/venvs/peers/bin/python bench/coordcheck.py [--reps 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
@@ -25,6 +25,7 @@ from torch import nn
 
 from learnmech.coordcheck import digits_batch, fit_exponent, verify_mup
 from learnmech.param import parametrized
+from timing import MIN_REPEATS, interleaved
 
 WIDTHS = (64, 128, 256, 512)
 LR, STEPS, BASE = 0.01, 3, 64
@@ -78,23 +79,25 @@ def peer(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, dict[str, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=MIN_REPEATS)
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)  # both tools on one thread: less noise on a shared machine
     batch = digits_batch(256)
-    ratios, ours_s, peer_s = [], [], []
-    for _ in range(args.reps):
-        t_ours, e_ours = ours(batch)
-        t_peer, e_peer = peer(batch)
-        ours_s.append(t_ours)
-        peer_s.append(t_peer)
-        ratios.append(t_ours / t_peer)
+    found: dict[str, dict[str, float]] = {}
+
+    def side(name: str, fn):  # type: ignore[no-untyped-def]
+        def run() -> float:
+            seconds, found[name] = fn(batch)
+            return seconds
+        return run
+
+    pairs = interleaved(side("ours", ours), side("peer", peer), args.reps)
+    e_ours, e_peer = found["ours"], found["peer"]
     gap = max(abs(e_ours[k] - e_peer[k]) for k in e_ours)
-    print(f"learnmech verify_mup: median {statistics.median(ours_s):.2f} s "
-          f"(verdicts per layer, 3 quantities)")
-    print(f"mup get_coord_data:   median {statistics.median(peer_s):.2f} s (raw table)")
-    print(f"time ratio learnmech / mup: median {statistics.median(ratios):.2f}")
+    print(f"{args.reps} interleaved pairs; learnmech verify_mup (verdicts per layer, "
+          f"3 quantities) / mup get_coord_data (raw table), median: {pairs.times()}")
+    print(f"time ratio mup / learnmech: {pairs.ratio()}")
     print("output-size width exponents (learnmech RMS vs mup l1): "
           + ", ".join(f"layer {k}: {e_ours[k]:+.3f} vs {e_peer[k]:+.3f}" for k in e_ours)
           + f"; largest gap {gap:.3f}")

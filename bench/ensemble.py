@@ -2,16 +2,15 @@
 
 Both sides train the same 32 systems (digits, MLP 64-64-64-10, SGD, batch 64; the members
 differ in seed and learning rate) with the same ``loss`` probe schedule, in this process,
-alternating, and the best of ``--repeats`` timings of each side is kept. The ratio is
-one-by-one time / ensemble time. The final losses of both sides are compared too.
+interleaved (``bench/timing.py``). The ratio is one-by-one time / ensemble time, median
+[min–max] over the pairs. The final losses and weights of both sides are compared too.
 
-    python bench/ensemble.py [--members 32] [--steps 300] [--threads 1] [--repeats 3]
+    python bench/ensemble.py [--members 32] [--steps 300] [--threads 1] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from learnmech.ensemble import train_ensemble
 from learnmech.probes import make_probes
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.train import Schedule, train
+from timing import MIN_REPEATS, interleaved, seconds_of
 
 
 def systems(members: int, steps: int) -> list[System]:
@@ -40,43 +40,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=32)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     runs = systems(args.members, args.steps)
     schedule = Schedule("linear", 6)
-    # warm-up: imports, data loading caches, kernel selection
-    train_ensemble(runs[:2], ["loss"], schedule)
-    train(runs[0], make_probes(["loss"]), schedule)
+    out: dict[str, list] = {}
 
-    best_single, best_ensemble = float("inf"), float("inf")
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        single = [train(s, make_probes(["loss"]), schedule) for s in runs]
-        best_single = min(best_single, time.perf_counter() - start)
-        start = time.perf_counter()
-        together = train_ensemble(runs, ["loss"], schedule)
-        best_ensemble = min(best_ensemble, time.perf_counter() - start)
-    a = np.array([t["train_loss"].values[-1] for t in single])
-    b = np.array([t["train_loss"].values[-1] for t in together])
-    updates = args.members * args.steps
+    def ensemble() -> None:
+        out["together"] = train_ensemble(runs, ["loss"], schedule)
+
+    def one_by_one() -> None:
+        out["single"] = [train(s, make_probes(["loss"]), schedule) for s in runs]
+
+    pairs = interleaved(seconds_of(ensemble), seconds_of(one_by_one), args.repeats)
+    a = np.array([t["train_loss"].values[-1] for t in out["single"]])
+    b = np.array([t["train_loss"].values[-1] for t in out["together"]])
+    with torch.no_grad():
+        weights = max(
+            float((p - q).abs().max() / p.abs().max())
+            for s, t in zip(out["single"], out["together"], strict=True)
+            for p, q in zip(s.model.parameters(), t.model.parameters(), strict=True)
+        )
     print(
         f"{args.members} MLPs 64-64-64-10 on digits, SGD batch 64, {args.steps} steps, "
-        f"{args.threads} torch thread(s), best of {args.repeats}"
+        f"{args.threads} torch thread(s), {args.repeats} interleaved pairs"
     )
-    print(
-        f"one by one (learnmech.train):        {best_single:7.2f} s  "
-        f"{updates / best_single:8.0f} updates/s"
-    )
-    print(
-        f"vectorized ensemble (train_ensemble): {best_ensemble:6.2f} s  "
-        f"{updates / best_ensemble:8.0f} updates/s"
-    )
-    print(f"ratio (one by one / ensemble):       {best_single / best_ensemble:7.2f}x")
+    print(f"ensemble / one by one (median): {pairs.times()}")
+    print(f"ratio (one by one / ensemble): {pairs.ratio()}x")
     print(
         f"max relative difference of final train losses: "
-        f"{float(np.max(np.abs(a - b) / np.abs(a))):.2e}"
+        f"{float(np.max(np.abs(a - b) / np.abs(a))):.2e}; of final weights (per tensor, "
+        f"relative to its largest entry): {weights:.2e}"
     )
 
 

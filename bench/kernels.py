@@ -13,8 +13,12 @@ neural-tangents columns are skipped. neural-tangents' STRUCTURED_DERIVATIVES fai
 point to a second environment with ``jax==jaxlib==0.4.23``. Every case runs in a fresh
 subprocess so that its peak resident memory (ru_maxrss) is its own, with ``--threads``
 threads for both libraries (default 1: on a shared machine, multi-threaded timings mostly
-measure contention). Times are the best of three calls after one warm-up call (for
-neural-tangents the warm-up includes jit compilation, reported separately).
+measure contention). Each worker times one call after a warm-up call (for neural-tangents
+the warm-up includes jit compilation, reported separately). Every comparison with
+neural-tangents runs ``--repeats`` interleaved pairs of workers, ours then theirs
+(``bench/timing.py``); the tables give median seconds and the ratio NT / ours, median
+[min–max] over the pairs. learnmech's other methods and the naive contraction, which are
+not peers, run once.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import MIN_REPEATS, Pairs, interleaved
 
 HERE = Path(__file__).resolve()
 
@@ -47,7 +54,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _best(fn, repeats: int = 3) -> tuple[float, float, object]:
+def _best(fn, repeats: int = 1) -> tuple[float, float, object]:
     """(first-call seconds, best of ``repeats`` later calls, result)."""
     start = time.perf_counter()
     out = fn()
@@ -127,10 +134,9 @@ def torch_empirical(case: str, method: str, out_dir: str) -> dict:
             flat = [j.flatten(2) for j in jac.values()]
             return sum(torch.einsum("Naf,Mbf->NMab", j, j) for j in flat)
 
-        first, best, k = _best(naive, repeats=1)
+        first, best, k = _best(naive)
     else:
-        first, best, k = _best(lambda: empirical_ntk(net, x, method=method),
-                               repeats=3 if case == "small" else 1)
+        first, best, k = _best(lambda: empirical_ntk(net, x, method=method))
     if case == "small":
         _save_params(net, Path(out_dir) / "params_small.npz")
         np.save(Path(out_dir) / f"ours_empirical_{method}.npy", k.numpy())
@@ -217,7 +223,7 @@ def nt_empirical(case: str, implementation: str, out_dir: str) -> dict:
     def run():
         return jax.block_until_ready(fn(x, None, params))
 
-    first, best, k = _best(run, repeats=3 if case == "small" else 1)
+    first, best, k = _best(run)
     if case == "small":
         np.save(Path(out_dir) / f"nt_empirical_{implementation}.npy", np.asarray(k))
     return {"seconds": best, "first": first, "peak_mb": _peak_mb(), "shape": list(k.shape)}
@@ -238,6 +244,27 @@ def _run(python: str, args: list[str], timeout: float = 900) -> dict:
         lines = [ln for ln in proc.stderr.splitlines() if "Error" in ln] or ["failed"]
         return {"error": lines[-1].strip()}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _pair(ours: tuple[str, list[str]], peer: tuple[str, list[str]], repeats: int
+          ) -> tuple[Pairs, dict, dict]:
+    """Interleaved fresh workers, ours then the peer, ``repeats`` times: the pairs of
+    seconds and the last result of each side (``{"error": ...}`` if the peer failed)."""
+    last: dict[str, dict] = {}
+
+    def side(name: str, python: str, args: list[str]):  # type: ignore[no-untyped-def]
+        def run() -> float:
+            last[name] = _run(python, args)
+            if "error" in last[name]:
+                raise RuntimeError(last[name]["error"])
+            return last[name]["seconds"]
+        return run
+
+    try:
+        pairs = interleaved(side("ours", *ours), side("peer", *peer), repeats, warmup=False)
+    except RuntimeError:
+        return Pairs([], []), last.get("ours", {}), last.get("peer", {"error": "failed"})
+    return pairs, last["ours"], last["peer"]
 
 
 def _relative(a, b, mask=None) -> float:
@@ -276,6 +303,7 @@ def main() -> None:
                              "(it fails on jax 0.5.3; jax 0.4.30 works); default --nt-python")
     parser.add_argument("--quick", action="store_true", help="skip the 670k-parameter case")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS)
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -295,64 +323,67 @@ def main() -> None:
           f"{nt_py or 'not given (skipped)'}")
     print("\n## Analytic NNGP + NTK, depth 3 (2 hidden layers), float64")
     print("| activation | inputs | ours (s) | neural-tangents (s, jit; compile) | ratio NT/ours "
-          "| max rel. diff off-diagonal | diagonal error vs exact: ours / NT |")
+          "[min–max] | max rel. diff off-diagonal | diagonal error vs exact: ours / NT |")
     print("|---|---|---|---|---|---|---|")
     for activation, n, d in ANALYTIC:
-        ours = _run(ours_py, ["torch_analytic", activation, str(n), str(d), tmp])
-        row = f"| {activation} | {n} | {ours.get('seconds', float('nan')):.3f} |"
-        if nt_py:
-            ref = _run(nt_py, ["nt_analytic", activation, str(n), str(d), tmp])
-            if "error" in ref:
-                row += f" error: {ref['error']} | | | |"
-            else:
-                a = np.load(Path(tmp) / f"ours_{activation}.npz")
-                b = np.load(Path(tmp) / f"nt_{activation}.npz")
-                off = ~np.eye(n, dtype=bool)
-                diff = max(_relative(a[k], b[k], off) for k in ("nngp", "ntk"))
-                diag = "–"
-                if activation != "tanh":
-                    exact = dict(zip(("nngp", "ntk"), _exact_diagonal(activation, n, d),
-                                     strict=True))
-                    errs = [max(_relative(np.diag(m[k]), exact[k]) for k in exact)
-                            for m in (a, b)]
-                    diag = f"{errs[0]:.1e} / {errs[1]:.1e}"
-                row += (f" {ref['seconds']:.3f} ({ref['first']:.1f}) | "
-                        f"{ref['seconds'] / ours['seconds']:.2f} | {diff:.1e} | {diag} |")
+        job = [activation, str(n), str(d), tmp]
+        if not nt_py:
+            ours = _run(ours_py, ["torch_analytic", *job])
+            print(f"| {activation} | {n} | {ours.get('seconds', float('nan')):.3f} "
+                  "| – | – | – | – |")
+            continue
+        pairs, ours, ref = _pair((ours_py, ["torch_analytic", *job]),
+                                 (nt_py, ["nt_analytic", *job]), args.repeats)
+        row = f"| {activation} | {n} |"
+        if "error" in ref:
+            row += f" {ours.get('seconds', float('nan')):.3f} | error: {ref['error']} | | | |"
         else:
-            row += " – | – | – | – |"
+            a = np.load(Path(tmp) / f"ours_{activation}.npz")
+            b = np.load(Path(tmp) / f"nt_{activation}.npz")
+            off = ~np.eye(n, dtype=bool)
+            diff = max(_relative(a[k], b[k], off) for k in ("nngp", "ntk"))
+            diag = "–"
+            if activation != "tanh":
+                exact = dict(zip(("nngp", "ntk"), _exact_diagonal(activation, n, d),
+                                 strict=True))
+                errs = [max(_relative(np.diag(m[k]), exact[k]) for k in exact)
+                        for m in (a, b)]
+                diag = f"{errs[0]:.1e} / {errs[1]:.1e}"
+            row += (f" {statistics.median(pairs.ours):.3f} | "
+                    f"{statistics.median(pairs.peer):.3f} ({ref['first']:.1f}) | "
+                    f"{pairs.ratio()} | {diff:.1e} | {diag} |")
         print(row)
 
     d, width, n = EMPIRICAL_SMALL
     print(f"\n## Empirical NTK, {d}-{width}-{width}-1 ReLU MLP, {n} inputs, float32")
-    print("| implementation | seconds | peak RSS (MB) | max rel. diff vs ours |")
-    print("|---|---|---|---|")
+    print("| implementation | seconds | peak RSS (MB) | max rel. diff vs ours "
+          "| ratio its time / ours [min–max] |")
+    print("|---|---|---|---|---|")
     ours = _run(ours_py, ["torch_empirical", "small", "auto", tmp])
     print(f"| learnmech empirical_ntk (auto = structured) | {ours['seconds']:.3f} | "
-          f"{ours['peak_mb']:.0f} | – |")
+          f"{ours['peak_mb']:.0f} | – | – |")
     base = np.load(Path(tmp) / "ours_empirical_auto.npy")
-    for method in ("jacobian", "ntvp"):
+    for method in ("jacobian", "ntvp", "naive"):
         r = _run(ours_py, ["torch_empirical", "small", method, tmp])
-        diff = _relative(np.load(Path(tmp) / f"ours_empirical_{method}.npy"), base)
-        print(f"| learnmech method={method} | {r['seconds']:.3f} | {r['peak_mb']:.0f} | "
-              f"{diff:.1e} |")
-    naive = _run(ours_py, ["torch_empirical", "small", "naive", tmp])
-    print(f"| torch.func vmap(jacrev) contraction (naive) | {naive['seconds']:.3f} | "
-          f"{naive['peak_mb']:.0f} | – |")
-    best_nt = None
+        diff = (_relative(np.load(Path(tmp) / f"ours_empirical_{method}.npy"), base)
+                if method != "naive" else float("nan"))
+        label = ("torch.func vmap(jacrev) contraction (naive), once" if method == "naive"
+                 else f"learnmech method={method}, once")
+        print(f"| {label} | {r['seconds']:.3f} | {r['peak_mb']:.0f} | {diff:.1e} | "
+              f"{r['seconds'] / ours['seconds']:.2f} |")
     if nt_py:
         for impl in ("JACOBIAN_CONTRACTION", "NTK_VECTOR_PRODUCTS", "STRUCTURED_DERIVATIVES"):
             py = structured_py if impl == "STRUCTURED_DERIVATIVES" else nt_py
-            r = _run(py, ["nt_empirical", "small", impl, tmp])
+            pairs, _, r = _pair((ours_py, ["torch_empirical", "small", "auto", tmp]),
+                                   (py, ["nt_empirical", "small", impl, tmp]), args.repeats)
             if "error" in r:
-                print(f"| neural-tangents {impl} | error: {r['error']} | | |")
+                print(f"| neural-tangents {impl} | error: {r['error']} | | | |")
                 continue
             diff = _relative(np.load(Path(tmp) / f"nt_empirical_{impl}.npy"), base)
-            print(f"| neural-tangents {impl} (compile {r['first']:.1f} s) | {r['seconds']:.3f} "
-                  f"| {r['peak_mb']:.0f} | {diff:.1e} |")
-            best_nt = r["seconds"] if best_nt is None else min(best_nt, r["seconds"])
-    if best_nt is not None:
-        print(f"\nratio fastest neural-tangents / learnmech: {best_nt / ours['seconds']:.2f}")
-    print(f"ratio naive torch.func / learnmech: {naive['seconds'] / ours['seconds']:.2f}")
+            print(f"| neural-tangents {impl} (compile {r['first']:.1f} s; ours "
+                  f"{statistics.median(pairs.ours):.3f} s in these pairs) | "
+                  f"{statistics.median(pairs.peer):.3f} | {r['peak_mb']:.0f} | {diff:.1e} | "
+                  f"{pairs.ratio()} |")
 
     if args.quick:
         return
@@ -361,15 +392,22 @@ def main() -> None:
           f"{d}-{width}-{width}-{outputs} ReLU MLP, float32")
     print("| implementation | seconds | peak RSS (MB) |")
     print("|---|---|---|")
-    big = _run(ours_py, ["torch_empirical", "big", "auto", tmp])
+    if not nt_py:
+        big = _run(ours_py, ["torch_empirical", "big", "auto", tmp])
+        print(f"| learnmech empirical_ntk (auto = structured), {big['parameters']} parameters "
+              f"| {big['seconds']:.2f} | {big['peak_mb']:.0f} |")
+        return
+    pairs, big, r = _pair((ours_py, ["torch_empirical", "big", "auto", tmp]),
+                          (structured_py, ["nt_empirical", "big", "STRUCTURED_DERIVATIVES", tmp]),
+                          args.repeats)
     print(f"| learnmech empirical_ntk (auto = structured), {big['parameters']} parameters | "
-          f"{big['seconds']:.2f} | {big['peak_mb']:.0f} |")
-    if nt_py:
-        r = _run(structured_py, ["nt_empirical", "big", "STRUCTURED_DERIVATIVES", tmp],
-                 timeout=1800)
-        text = (f"{r['seconds']:.2f} | {r['peak_mb']:.0f}" if "error" not in r
-                else f"error: {r['error']} |")
-        print(f"| neural-tangents STRUCTURED_DERIVATIVES | {text} |")
+          f"{statistics.median(pairs.ours) if pairs.ours else big['seconds']:.2f} | "
+          f"{big['peak_mb']:.0f} |")
+    text = (f"{statistics.median(pairs.peer):.2f} | {r['peak_mb']:.0f}" if "error" not in r
+            else f"error: {r['error']} |")
+    print(f"| neural-tangents STRUCTURED_DERIVATIVES | {text} |")
+    if pairs.ours:
+        print(f"\nratio NT / ours: {pairs.ratio()}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,16 @@ with its analytic gradient):
 
 learnmech: ``theory.scaling.fit`` (L-BFGS from the 16 best grid points, restarted until the
 objective stops improving) and ``theory.scaling.bootstrap`` (one batched damped-Newton
-solve for all resamples from the point estimate). Both sides are timed in one run;
-the script prints times, the ratio, and how far the answers differ.
+solve for all resamples from the point estimate). Both sides are timed in one run,
+interleaved (``bench/timing.py``, ``--repeats`` pairs); the script prints median times,
+the ratio Epoch / learnmech as median [min–max] over the pairs, and how far the answers
+differ. ``--grid-stride k`` times Epoch's point fit on every k-th start of its grid and
+multiplies that time by k (its starts are independent, so its cost is linear in their
+number; the best of the subset is compared), for machines where ``--repeats`` full grids
+take too long.
 
     python bench/scaling_fit.py [--csv chinchilla_svg_extracted_data.csv] [--boot 400]
+                                [--repeats 5] [--grid-stride 1]
 
 Without ``--csv`` it uses 240 synthetic runs drawn around Epoch's refit with 1% noise.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
+import statistics
 
 import numpy as np
 import pandas as pd
@@ -31,6 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from learnmech.fit import read_csv
 from learnmech.theory import scaling
+from timing import MIN_REPEATS, interleaved, seconds_of, spread
 
 HOFFMANN = np.array([0.5267228, 6.0073404, 6.0179186, 0.33917084, 0.2849083])  # e a b α β
 GRID = list(itertools.product([-1, -0.5, 0, 0.5, 1], range(0, 30, 5), range(0, 30, 5),
@@ -59,10 +66,10 @@ def huber_objective(frame: pd.DataFrame, weights: np.ndarray | None = None):
     return fun
 
 
-def epoch_point_fit(frame: pd.DataFrame) -> tuple[np.ndarray, float]:
+def epoch_point_fit(frame: pd.DataFrame, stride: int = 1) -> tuple[np.ndarray, float]:
     fun = huber_objective(frame)
     best = None
-    for start in GRID:
+    for start in GRID[::stride]:
         res = minimize(fun, np.array(start, dtype=float), jac=True, method="L-BFGS-B")
         if res.success and (best is None or res.fun < best.fun):
             best = res
@@ -85,6 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--csv", help="Epoch's svg_extracted_data.csv (245 runs)")
     parser.add_argument("--boot", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS)
+    parser.add_argument("--grid-stride", type=int, default=1)
     args = parser.parse_args()
     if args.csv:
         frame = read_csv(args.csv)
@@ -94,28 +103,39 @@ def main() -> None:
         frame, source = synthetic(), "240 synthetic runs around Epoch's refit"
     print(f"data: {source}")
 
-    t = time.perf_counter()
-    peer_theta, peer_obj = epoch_point_fit(frame)
-    peer_fit = time.perf_counter() - t
-    t = time.perf_counter()
-    ours = scaling.fit(frame, "chinchilla")
-    our_fit = time.perf_counter() - t
-    print(f"point fit: Epoch grid ({len(GRID)} L-BFGS-B starts) {peer_fit:.2f} s, objective "
-          f"{peer_obj:.8g}; learnmech ({ours.n_starts} starts) {our_fit:.2f} s, objective "
-          f"{ours.objective:.8g}; ratio {peer_fit / our_fit:.1f}x; "
+    out: dict = {}
+
+    def peer_fit() -> float:
+        seconds = seconds_of(lambda: out.update(peer=epoch_point_fit(frame, args.grid_stride)))
+        return seconds() * args.grid_stride
+
+    def our_fit() -> None:
+        out["ours"] = scaling.fit(frame, "chinchilla")
+
+    pairs = interleaved(seconds_of(our_fit), peer_fit, args.repeats, warmup=False)
+    (peer_theta, peer_obj), ours = out["peer"], out["ours"]
+    starts = len(GRID[::args.grid_stride])
+    scaled = f", × {args.grid_stride}" if args.grid_stride > 1 else ""
+    print(f"point fit, {args.repeats} interleaved pairs: Epoch grid ({starts} L-BFGS-B starts"
+          f"{scaled}) {statistics.median(pairs.peer):.2f} s, objective {peer_obj:.8g}; "
+          f"learnmech ({ours.n_starts} starts) {statistics.median(pairs.ours):.3f} s, "
+          f"objective {ours.objective:.8g}; ratio {spread(pairs.ratios, 1)}x; "
           f"max |Δθ| {np.max(np.abs(peer_theta - ours.theta)):.1e}")
 
-    t = time.perf_counter()
-    peer_boot = epoch_bootstrap(frame, args.boot, seed=1)
-    peer_time = time.perf_counter() - t
-    t = time.perf_counter()
-    boot = scaling.bootstrap(frame, ours, n_boot=args.boot, seed=1)
-    our_time = time.perf_counter() - t
+    def peer_boot() -> None:
+        out["peer_boot"] = epoch_bootstrap(frame, args.boot, seed=1)
+
+    def our_boot() -> None:
+        out["boot"] = scaling.bootstrap(frame, ours, n_boot=args.boot, seed=1)
+
+    pairs = interleaved(seconds_of(our_boot), seconds_of(peer_boot), args.repeats, warmup=False)
+    peer_boot_thetas, boot = out["peer_boot"], out["boot"]
     names = ["E", "A", "B", "alpha", "beta"]
-    peer_se = [np.std([scaling.family("chinchilla").natural(th)[k] for th in peer_boot],
+    peer_se = [np.std([scaling.family("chinchilla").natural(th)[k] for th in peer_boot_thetas],
                       ddof=1) for k in names]
-    print(f"bootstrap ({args.boot} resamples): Epoch BFGS per resample {peer_time:.2f} s; "
-          f"learnmech batched Newton {our_time:.2f} s; ratio {peer_time / our_time:.1f}x")
+    print(f"bootstrap ({args.boot} resamples): Epoch BFGS per resample "
+          f"{statistics.median(pairs.peer):.2f} s; learnmech batched Newton "
+          f"{statistics.median(pairs.ours):.2f} s; ratio {spread(pairs.ratios, 1)}x")
     for name, se in zip(names, peer_se, strict=True):
         print(f"  s.e. {name:>5}: Epoch-style {se:.4g}   learnmech {boot.se(name):.4g}")
 

@@ -2,20 +2,23 @@
 
 Two correlated representations X, Y (n examples × 256 features, float64) are compared
 by linear CKA and debiased CKA (unbiased HSIC of Song et al. 2012). Every library gets the
-same tensors; each timing is the best of 5 repeats on one thread; the table prints the
-values (they must agree) and each library's time divided by learnmech's Gram-form time
-(``learnmech*`` is :func:`~learnmech.probes.similarity.linear_cka` on the features,
-cheaper when features are fewer than examples).
+same tensors, on one thread; each library is timed interleaved with learnmech's Gram
+form (``bench/timing.py``, ``--repeats`` pairs). The table prints the values (they must
+agree), the median milliseconds and each library's time divided by learnmech's Gram-form
+time, median [min–max] over the pairs (``learnmech*`` is
+:func:`~learnmech.probes.similarity.linear_cka` on the features, cheaper when features
+are fewer than examples; there the ratio is below 1).
 
-Run with an environment that has the peers (they are not learnmech dependencies)::
+Run with the peer environment that ``bench/peers.sh`` builds (the peers are not learnmech
+dependencies)::
 
-    PYTHONPATH=src python bench/similarity.py
+    PYTHONPATH=src ~/venvs/peers/bin/python bench/similarity.py [--repeats 5]
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import argparse
+import statistics
 from types import SimpleNamespace
 
 import torch
@@ -23,15 +26,7 @@ from ckatorch import cka_base
 from torch_cka import CKA as TorchCKA
 
 from learnmech.probes.similarity import cka, gram, linear_cka
-
-
-def best_of(fn: Callable[[], float], repeats: int = 5) -> tuple[float, float]:
-    value, best = fn(), float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return value, best
+from timing import MIN_REPEATS, interleaved, seconds_of
 
 
 def torch_cka_debiased(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -45,7 +40,7 @@ def torch_cka_debiased(x: torch.Tensor, y: torch.Tensor) -> float:
     return hsic(owner, k, l) / (hsic(owner, k, k) * hsic(owner, l, l)) ** 0.5
 
 
-def compare(n: int) -> None:
+def compare(n: int, repeats: int) -> None:
     """Print one block of the table for ``n`` examples."""
     g = torch.Generator().manual_seed(n)
     x = torch.randn(n, 256, generator=g, dtype=torch.float64)
@@ -64,19 +59,23 @@ def compare(n: int) -> None:
         ],
     }
     for measure, entries in rows.items():
-        ours = None
+        ours = entries[0][1]
         for library, fn in entries:
-            value, seconds = best_of(fn)
-            ours = ours or seconds
-            print(f"{n:>5} {measure:<14} {library:<12} {value:>9.5f} {1e3 * seconds:>9.2f} "
-                  f"{seconds / ours:>6.2f}")
+            pairs = interleaved(seconds_of(ours), seconds_of(fn), repeats)
+            print(f"{n:>5} {measure:<14} {library:<12} {fn():>9.5f} "
+                  f"{1e3 * statistics.median(pairs.peer):>9.2f} {pairs.ratio():>18}")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=MIN_REPEATS)
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"{'n':>5} {'measure':<14} {'library':<12} {'value':>9} {'ms':>9} {'ratio':>6}")
+    print(f"{args.repeats} interleaved pairs; ratio = library time / learnmech Gram-form time")
+    print(f"{'n':>5} {'measure':<14} {'library':<12} {'value':>9} {'ms':>9} "
+          f"{'ratio [min–max]':>18}")
     for n in (500, 1000, 2000, 4000):
-        compare(n)
+        compare(n, args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,23 @@
 """Trainer overhead: ``learnmech.train`` without probes vs a hand-written PyTorch loop.
 
 Both start from the same initial network and data (``initial_state``), run the same
-number of steps with the same optimizer and loss, and are timed end to end, alternating
-repetitions so that machine noise hits both alike. Prints the median time ratio.
+number of steps with the same optimizer and loss, and are timed end to end, interleaved
+(``bench/timing.py``) so that machine noise hits both alike. Prints the median time ratio
+trainer / hand-written over the pairs, with its minimum and maximum.
 
-    python bench/trainer.py [--reps 5]
+    python bench/trainer.py [--reps 5] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
 
 from learnmech.system import MLP, DeepLinear, Digits, LearningRule, LinearTeacher, System
 from learnmech.train import initial_state, objective, train
+from timing import MIN_REPEATS, interleaved
 
 CASES = {
     "MLP 64-512-512-10, digits, SGD batch 128": System(
@@ -69,18 +70,17 @@ def with_trainer(system: System) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=MIN_REPEATS)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"{args.reps} interleaved pairs")
     for name, system in CASES.items():
-        with_trainer(system), hand_written(system)  # warm-up
-        ours, plain = [], []
-        for _ in range(args.reps):
-            ours.append(with_trainer(system))
-            plain.append(hand_written(system))
-        ratio = statistics.median(o / p for o, p in zip(ours, plain))
-        print(f"{name:45s} trainer {statistics.median(ours):7.3f} s  hand-written "
-              f"{statistics.median(plain):7.3f} s  ratio {ratio:.3f}")
+        pairs = interleaved(lambda s=system: with_trainer(s), lambda s=system: hand_written(s),
+                            args.reps)
+        print(f"{name:45s} trainer / hand-written {pairs.times()}  "
+              f"ratio {pairs.inverse_ratio()}")
 
 
 if __name__ == "__main__":

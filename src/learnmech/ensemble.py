@@ -245,6 +245,41 @@ def train_ensemble(
     return out
 
 
+class _StackedLinear(torch.autograd.Function):
+    """``h Wᵀ (+ b)`` for every member: ``h`` ``(E, B, in)``, ``W`` ``(E, out, in)``,
+    ``b`` ``(E, out)`` or ``None`` → ``(E, B, out)``.
+
+    The same products, in the same layouts, as :func:`torch.nn.functional.linear` and its
+    backward (``g W`` for the input, ``gᵀ h`` for the weight, which comes out contiguous in
+    the weight's own layout, the batch sum of ``g`` for the bias), so that each member's
+    numbers are those of its network run alone, bit for bit wherever the batched matrix
+    product of one member is the plain one. Plain ``bmm`` autograd would form the weight
+    gradient as ``(hᵀ g)ᵀ``, which rounds differently.
+    """
+
+    @staticmethod
+    def forward(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if bias is None:
+            return torch.bmm(h, weight.transpose(1, 2))
+        return torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
+
+    @staticmethod
+    def setup_context(ctx: torch.autograd.function.FunctionCtx,
+                      inputs: tuple[Tensor, Tensor, Tensor | None], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0], inputs[1])
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        h, weight = ctx.saved_tensors  # type: ignore[attr-defined]
+        needs = ctx.needs_input_grad  # type: ignore[attr-defined]
+        grad_h = torch.bmm(grad, weight) if needs[0] else None
+        grad_w = torch.bmm(grad.transpose(1, 2), h) if needs[1] else None
+        grad_b = grad.sum(1) if needs[2] else None
+        return grad_h, grad_w, grad_b
+
+
 def stacked_forward(
     template: nn.Module, layout: _Layout, generic: bool = False
 ) -> Callable[[Tensor, Tensor], Tensor]:
@@ -252,13 +287,11 @@ def stacked_forward(
 
     ``params`` is ``(E, P)`` (see :class:`_Layout`); ``x`` is ``(E, B, d_in)`` (one
     minibatch per member) or ``(B, d_in)`` (shared). A learnmech :class:`Network` runs as
-    batched matrix products, layer by layer in the order of :meth:`Network.forward`, on
-    transposed activations ``(E, features, B)``: ``W h`` rather than ``x Wᵀ``, so that the
-    weight gradients come out of the backward pass in the parameters' own layout and the
-    outputs are returned as a view of an ``(E, d_out, B)`` tensor, the layout in which
-    :func:`stacked_objective` takes its softmax. Any other module (or ``generic=True``)
-    runs through ``torch.func.vmap`` over ``functional_call`` (slower for small models:
-    per-call transform overhead).
+    batched matrix products, operation by operation as :meth:`Network.forward` does them
+    (product, multiplier, bias, activation), with the products' forward and backward in the
+    layouts of :func:`torch.nn.functional.linear` (see :class:`_StackedLinear`). Any other
+    module (or ``generic=True``) runs through ``torch.func.vmap`` over ``functional_call``
+    (slower for small models: per-call transform overhead).
     """
     if isinstance(template, Network) and not generic:
         net = template
@@ -266,17 +299,18 @@ def stacked_forward(
 
         def network_forward(params: Tensor, x: Tensor) -> Tensor:
             named = layout.unflatten_stacked(params)
-            h = x.transpose(-1, -2)  # (E, d_in, B) or shared (d_in, B)
+            h = x if x.ndim == 3 else x.expand(params.shape[0], *x.shape)  # (E, B, d_in)
             for i, m in enumerate(net.multipliers):
-                h = torch.matmul(named[f"layers.{i}.weight"], h)  # (E, out, in) @ h
-                if m != 1.0:
-                    h = h * m
-                bias = named.get(f"layers.{i}.bias")
-                if bias is not None:
-                    h = h + bias[:, :, None]
+                weight, bias = named[f"layers.{i}.weight"], named.get(f"layers.{i}.bias")
+                if m == 1.0:  # the bias added in the product: the same numbers, one pass
+                    h = _StackedLinear.apply(h, weight, bias)
+                else:
+                    h = _StackedLinear.apply(h, weight, None) * m
+                    if bias is not None:
+                        h = h + bias[:, None, :]
                 if i < last:
                     h = phi(h)
-            return h.transpose(1, 2)
+            return h
 
         return network_forward
 
@@ -299,10 +333,10 @@ def stacked_objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor
     if system.objective == "cross_entropy":
 
         def cross_entropy(out: Tensor, y: Tensor) -> Tensor:
-            # classes on axis 1, (E, d_out, B): softmax over a strided axis is much faster
-            # than over a short contiguous one
-            labels = per_member(y, out.shape[0], 0)
-            return F.cross_entropy(out.transpose(1, 2), labels, reduction="none").mean(1)
+            members, batch, classes = out.shape
+            labels = per_member(y, members, 0).reshape(-1)
+            per_example = F.cross_entropy(out.reshape(-1, classes), labels, reduction="none")
+            return per_example.view(members, batch).mean(1)
 
         return cross_entropy
 
