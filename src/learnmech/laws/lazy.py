@@ -177,6 +177,179 @@ class LazyLinearized(Law):
         return _linearization_evidence("mf", budget, ctx)
 
 
+# ---- lazy-linearized-conv ----------------------------------------------------------------------
+_CONV_CHANNELS = {
+    "quick": [32, 64, 128, 256],
+    "standard": [32, 64, 128, 256, 512],
+    "full": [32, 64, 128, 256, 512, 1024],
+}
+_CONV_SEEDS = {"quick": 8, "standard": 12, "full": 16}
+_CONV_SIGMA, _CONV_LR, _CONV_STEPS = 1.4, 0.7, 25
+_SIGNALS = (16, 16, 1, 16)  # training and held-out inputs, channels, length
+
+
+def _conv_data() -> tuple[Tensor, Tensor, Tensor]:
+    """Seeded 1-D signals ``(32, 1, 16)`` of norm 4 (16 training, 16 held out) and the
+    targets ``tanh(1.5 vᵀx/4)`` of the training ones, ``(16, 1)``, float64."""
+    n_train, n_test, c, length = _SIGNALS
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n_train + n_test, c, length, generator=gen, dtype=torch.float64)
+    x = x / x.flatten(1).norm(dim=1)[:, None, None] * math.sqrt(c * length)
+    v = torch.randn(c * length, generator=gen, dtype=torch.float64)
+    y = torch.tanh(1.5 * x[:n_train].flatten(1) @ v / math.sqrt(c * length))
+    return x[:n_train], y[:, None], x[n_train:]
+
+
+def _conv_forward(weights: Sequence[Tensor], x: Tensor) -> Tensor:
+    """Conv1d(3, same) → ReLU → Conv1d(3, same) → ReLU → Flatten → Linear, no biases, in
+    NTK parametrization: ``W ~ N(0, 1)`` scaled by ``σ/√fan_in`` in the forward pass."""
+    from torch.nn.functional import conv1d, relu
+
+    w1, w2, w3 = weights
+    h = relu(conv1d(x, w1, padding=1) * (_CONV_SIGMA / math.sqrt(w1[0].numel())))
+    h = relu(conv1d(h, w2, padding=1) * (_CONV_SIGMA / math.sqrt(w2[0].numel())))
+    return h.flatten(1) @ w3.T * (_CONV_SIGMA / math.sqrt(w3.shape[1]))
+
+
+def _train_conv(channels: int, seed: int, x: Tensor, y: Tensor, x_test: Tensor) -> Tensor:
+    """Held-out outputs after full-batch GD on ``mse = 1/(2n) Σ (f − y)²`` of the centred
+    network ``f = g − g_0`` (``g`` minus its frozen initial outputs, so ``f_0 ≡ 0`` and the
+    linearized prediction is the kernel's alone; ``f`` has ``g``'s NTK)."""
+    gen = torch.Generator().manual_seed(1000 * seed + channels)
+    c, length = _SIGNALS[2:]
+    weights = [torch.randn(shape, generator=gen, dtype=torch.float64).requires_grad_()
+               for shape in ((channels, c, 3), (channels, channels, 3), (1, channels * length))]
+    with torch.no_grad():
+        g0, g0_test = _conv_forward(weights, x), _conv_forward(weights, x_test)
+    for _ in range(_CONV_STEPS):
+        loss = 0.5 * (_conv_forward(weights, x) - g0 - y).pow(2).sum() / x.shape[0]
+        grads = torch.autograd.grad(loss, weights)
+        with torch.no_grad():
+            for w, g in zip(weights, grads, strict=True):
+                w -= _CONV_LR * g
+    with torch.no_grad():
+        return _conv_forward(weights, x_test) - g0_test
+
+
+def _conv_theory(theory_of: str, x: Tensor, x_test: Tensor) -> tuple[Tensor, Tensor]:
+    """``(Θ(X, X), Θ(x, X))`` of the infinite-width limit of the trained architecture
+    (``"conv"``) or of a fully connected network on the flattened signals with the same
+    depth, σ and parametrization (``"dense"``)."""
+    from learnmech.theory import infinite_width as iw
+    from learnmech.theory.kernels import analytic_kernels
+
+    relu = iw.ActivationLayer("relu")
+    conv: list[iw.Layer] = [iw.Conv(1, 3, w_std=_CONV_SIGMA), relu,
+                            iw.Conv(1, 3, w_std=_CONV_SIGMA), relu, iw.Flatten(),
+                            iw.Dense(1, _CONV_SIGMA)]
+    kernels = []
+    for a, b in ((x, None), (x_test, x)):
+        if theory_of == "conv":
+            k = iw.network_kernels(conv, a, b).ntk
+        else:
+            k = analytic_kernels(a.flatten(1), None if b is None else b.flatten(1), depth=3,
+                                 activation="relu", w_std=_CONV_SIGMA).ntk
+        assert k is not None
+        kernels.append(k)
+    return kernels[0], kernels[1]
+
+
+def _conv_linearization_evidence(budget: Budget, theory_of: str,
+                                 trained: dict[int, list[Tensor]]) -> Evidence:
+    """Distances of the trained held-out outputs from the linearized prediction of the
+    ``theory_of`` kernel (see :func:`_conv_theory`), RMS over seeds per channel count."""
+    x, y, x_test = _conv_data()
+    theta, cross = _conv_theory(theory_of, x, x_test)
+    _, predicted = predict_outputs(theta, y, torch.zeros_like(y), _CONV_LR * _CONV_STEPS,
+                                   ntk_test_train=cross, f0_test=y.new_zeros(len(x_test), 1),
+                                   lr=_CONV_LR)
+    assert predicted is not None
+    widths = _CONV_CHANNELS[budget]
+    gaps = [math.sqrt(float(np.mean([float((f - predicted).norm() / predicted.norm()) ** 2
+                                     for f in trained[n]]))) for n in widths]
+    label = {"conv": "infinite-width conv NTK", "dense": "fully connected NTK"}[theory_of]
+    scatter = Figure(f"Trained conv nets vs the linearized prediction ({label})",
+                     "linearized prediction f_lin(x)", "trained network f(x)")
+    lo, hi = float(predicted.min()), float(predicted.max())
+    scatter.curves.append(Curve("f = f_lin", [lo, hi], [lo, hi], "theory", "identity"))
+    for n in (widths[0], widths[-1]):
+        scatter.curves.append(Curve(f"{n} channels, seed 0", predicted.flatten().tolist(),
+                                    trained[n][0].flatten().tolist(), "measured", str(n)))
+    scaling = Figure(f"Distance from the linearized prediction vs channels ({label})",
+                     "channels n", "‖f − f_lin‖/‖f_lin‖ (held out, RMS over seeds)",
+                     xscale="log", yscale="log")
+    anchor = math.exp(float(np.mean(np.log(gaps) + 0.5 * np.log(widths))))
+    scaling.curves.append(Curve("∝ channels^−½", [float(n) for n in widths],
+                                [anchor / math.sqrt(n) for n in widths], "theory", "distance"))
+    scaling.curves.append(Curve("measured", [float(n) for n in widths], gaps, "measured",
+                                "distance"))
+    p = _slope(widths, gaps)
+    criteria = [
+        Criterion("|fitted exponent of ‖f − f_lin‖ vs channels + 1/2|", abs(p + 0.5), 0.15),
+        Criterion(f"‖f − f_lin‖/‖f_lin‖ at {widths[-1]} channels", gaps[-1], 0.2),
+    ]
+    notes = f"exponent {p:.3f}; distances " + ", ".join(
+        f"{n}: {g:.3f}" for n, g in zip(widths, gaps, strict=True))
+    return Evidence(criteria, [scatter, scaling], [], notes=notes)
+
+
+@register
+class LazyLinearizedConv(Law):
+    id = "lazy-linearized-conv"
+    strand = "limits"
+    claim = (
+        "A convolutional network in NTK parametrization trained by gradient descent on MSE "
+        "follows the linearized prediction of its analytic infinite-width convolutional NTK, "
+        "Θ(x,X)Θ⁻¹(I − (I − ηΘ/n)^k)Y, with a distance that shrinks as channels^−½."
+    )
+    reference = "Lee et al. 2019; Arora et al. 2019; Novak et al. 2019"
+    regime = (
+        "Two 1-D convolutions (filter 3, 'same') with ReLU, then Flatten and a linear readout, "
+        "no biases, W ~ N(0, 1) scaled by σ/√fan_in with σ = 1.4; the network is centred "
+        "(its frozen initial outputs subtracted, so f_0 ≡ 0 and the prediction is the "
+        "kernel's alone). Full-batch GD with lr 0.7 for 25 steps (lr·λ_max(Θ)/n ≈ 1.2) on 16 "
+        "seeded signals of length 16 with targets tanh(1.5 vᵀx/4); distances "
+        "‖f − f_lin‖/‖f_lin‖ on 16 held-out signals, RMS over seeds. Both the fluctuation of "
+        "the initial NTK around its limit and its change in training are O(channels^−½). "
+        "Tolerances (|p + ½| ≤ 0.15; distance ≤ 0.2 at the largest count) rest on three "
+        "disjoint sets of 8 seeds at the quick budget: exponents −0.44 to −0.54, distances "
+        "0.13–0.16 at 256 channels (the competing theory: exponents −0.19 to −0.20, "
+        "distances 0.42–0.45)."
+    )
+    control = (
+        "The same trained networks judged against a competing theory: the linearized "
+        "prediction of a fully connected network's NTK on the flattened signals (same depth, "
+        "σ and parametrization), i.e. the claim that a wide CNN trains like a wide MLP. The "
+        "distance stops falling at the gap between the two predictions."
+    )
+    budgets: ClassVar[dict[str, str]] = {
+        "quick": "channels 32–256, 8 seeds",
+        "standard": "channels 32–512, 12 seeds",
+        "full": "channels 32–1024, 16 seeds",
+    }
+
+    def __init__(self) -> None:
+        self._cache: dict[Budget, dict[int, list[Tensor]]] = {}
+
+    def _trained(self, budget: Budget) -> dict[int, list[Tensor]]:
+        if budget not in self._cache:
+            from learnmech.laws.scaling import _one_torch_thread
+
+            x, y, x_test = _conv_data()
+            with _one_torch_thread():
+                self._cache = {budget: {
+                    n: [_train_conv(n, seed, x, y, x_test)
+                        for seed in range(_CONV_SEEDS[budget])]
+                    for n in _CONV_CHANNELS[budget]}}
+        return self._cache[budget]
+
+    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
+        return _conv_linearization_evidence(budget, "conv", self._trained(budget))
+
+    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
+        return _conv_linearization_evidence(budget, "dense", self._trained(budget))
+
+
 # ---- spectral-bias ------------------------------------------------------------------------------
 _MODES = [0, 2, 5, 10, 20, 40]
 _SPECTRAL_LR, _SPECTRAL_STEPS = 2.0, 300

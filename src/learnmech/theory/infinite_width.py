@@ -2,11 +2,14 @@
 
 A network is a sequence of layers, each a map on a :class:`KernelState`: the kernels of
 one layer's channels, ``K[i, j, s, s'] = E[h_c(x_i, s) h_c(x_j, s')]`` (NNGP) and the NTK
-``Θ[i, j, s, s']`` of the same channel, for every pair of inputs ``(i, j)`` and of spatial
+``Θ[i, j, s, s']`` of the same channel, for every pair of inputs ``i ≤ j`` and of spatial
 positions ``(s, s')`` (flattened; ``shape`` is the spatial shape, ``()`` after
-:class:`Flatten` or :class:`GlobalAvgPool`). Channels are i.i.d. in the limit, so one
-channel's kernel is every channel's. Layers (neural-tangents' ``stax`` conventions,
-written in PyTorch)::
+:class:`Flatten` or :class:`GlobalAvgPool`). Every layer maps the block of one input pair
+``(i, j)`` on its own (reading only the variances of the blocks ``(i, i)`` and ``(j, j)``),
+and ``K[j, i, s', s] = K[i, j, s, s']``, so the pairs ``j < i`` are never computed: they
+are the mirror image, filled in for the final ``(N, N)`` kernels. Channels are i.i.d. in
+the limit, so one channel's kernel is every channel's. Layers (neural-tangents' ``stax``
+conventions, written in PyTorch)::
 
     Dense / Conv:   K' = σ_w² T(K) + σ_b²          Θ' = K' + σ_w² T(Θ)      ("ntk")
                                                    Θ' = fan_in T(K) + σ_w² T(Θ) + [bias]
@@ -34,10 +37,10 @@ GELU, where the centring would need first moments the kernels do not carry.
 uses its parameters, with each layer's ``σ_w² = fan_in · mean(W²)`` and ``σ_b² =
 mean(b²)`` measured from the module's own weights unless given.
 
-Memory: the state holds ``(N, N, S, S)`` float64 tensors for ``N`` inputs (``x1`` and
-``x2`` together) and ``S`` positions, or ``(N, N, S)`` when the network flattens its
-positions before any pooling (only ``s = s'`` is needed then); the size is checked
-against ``max_memory`` before anything is allocated.
+Memory: the state holds ``(P, S, S)`` float64 tensors for the ``P = N(N + 1)/2`` pairs
+of ``N`` inputs (``x1`` and ``x2`` together) and ``S`` positions, or ``(P, S)`` when the
+network flattens its positions before any pooling (only ``s = s'`` is needed then); the
+size is checked against ``max_memory`` before anything is allocated.
 """
 
 from __future__ import annotations
@@ -61,20 +64,55 @@ from learnmech.theory.kernels import (
 Padding = Literal["same", "valid", "circular"]
 Parameterization = Literal["ntk", "standard"]
 ODD = ("identity", "erf", "tanh")
+_BLOCK = 2**17
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The input pairs ``i ≤ j`` of ``N`` inputs, row by row: ``rows[p]``, ``cols[p]`` and
+    ``selves[i]``, the index of the pair ``(i, i)``."""
+
+    rows: Tensor
+    cols: Tensor
+    selves: Tensor
+
+    @staticmethod
+    def of(n: int, device: torch.device | None = None) -> Pairs:
+        rows, cols = torch.triu_indices(n, n, device=device)
+        return Pairs(rows, cols, torch.nonzero(rows == cols).squeeze(1))
+
+    def gram(self, f: Tensor, diagonal: bool) -> Tensor:
+        """``Σ_c f[i, s, c] f[j, s', c]`` of features ``f`` ``(N, S, F)`` at the pairs:
+        ``(P, S, S)``, or ``(P, S)`` at ``s = s'`` if ``diagonal``."""
+        if diagonal:
+            g = torch.bmm(f.transpose(0, 1), f.permute(1, 2, 0))  # (S, N, N)
+            return g[:, self.rows, self.cols].T.contiguous()
+        n, s = f.shape[:2]
+        flat = f.reshape(n * s, -1)
+        return (flat @ flat.T).reshape(n, s, n, s)[self.rows, :, self.cols]
+
+    def unpack(self, values: Tensor) -> Tensor:
+        """``(P,)`` values of the pairs as the symmetric ``(N, N)`` matrix."""
+        n = self.selves.shape[0]
+        out = values.new_empty(n, n)
+        out[self.rows, self.cols] = values
+        out[self.cols, self.rows] = values
+        return out
 
 
 @dataclass(frozen=True)
 class KernelState:
     """The kernels of one layer's channels (see the module docstring).
 
-    ``nngp``, ``ntk``: ``(N, N, S, S)`` float64 with ``S = prod(shape)``, or ``(N, N, S)``
-    when only equal positions are kept (:attr:`diagonal`); ``channels``:
-    the finite number of channels (the fan-in of the next layer per position);
-    ``zero_mean``: whether each channel has mean zero (needed by LayerNorm); ``error``:
-    the largest quadrature error estimate so far."""
+    ``nngp``, ``ntk``: ``(P, S, S)`` float64 over the input pairs ``pairs`` and
+    ``S = prod(shape)`` positions, or ``(P, S)`` when only equal positions are kept
+    (:attr:`diagonal`); ``channels``: the finite number of channels (the fan-in of the next
+    layer per position); ``zero_mean``: whether each channel has mean zero (needed by
+    LayerNorm); ``error``: the largest quadrature error estimate so far."""
 
     nngp: Tensor
     ntk: Tensor
+    pairs: Pairs
     shape: tuple[int, ...]
     channels: int
     zero_mean: bool = True
@@ -83,20 +121,21 @@ class KernelState:
     @property
     def diagonal(self) -> bool:
         """Whether only the pairs of equal positions ``s = s'`` are kept."""
-        return self.nngp.ndim == 3
+        return self.nngp.ndim == 2
 
     @property
     def variances(self) -> Tensor:
         """``K[i, i, s, s]``, shape ``(N, S)``."""
-        d = self.nngp.diagonal(0, 0, 1)
-        return d.T if self.diagonal else d.diagonal(0, 0, 1)
+        d = self.nngp[self.pairs.selves]
+        return d if self.diagonal else d.diagonal(0, 1, 2)
 
     def pair(self, q: Tensor) -> tuple[Tensor, Tensor]:
-        """A per-(input, position) ``(N, S)`` tensor broadcast to ``(i, s)`` and ``(j, s')``
-        against the kernels."""
+        """A per-(input, position) ``(N, S)`` tensor at ``(i, s)`` and ``(j, s')`` of each
+        pair, broadcast against the kernels."""
+        q1, q2 = q[self.pairs.rows], q[self.pairs.cols]
         if self.diagonal:
-            return q[:, None, :], q[None, :, :]
-        return q[:, None, :, None], q[None, :, None, :]
+            return q1, q2
+        return q1[:, :, None], q2[:, None, :]
 
 
 Layer = Callable[[KernelState], KernelState]
@@ -110,23 +149,9 @@ def input_state(x: Tensor, diagonal: bool = False) -> KernelState:
     if x.ndim < 2:
         raise InputError("x", tuple(x.shape), "(N, d) or (N, C, *spatial) inputs")
     n, c = x.shape[:2]
-    shape = tuple(x.shape[2:])
-    flat = x.reshape(n, c, -1)
-    k = torch.einsum("ics,jcs->ijs" if diagonal else "ics,jct->ijst", flat, flat) / c
-    return KernelState(k, torch.zeros_like(k), shape, c)
-
-
-def _positions(state: KernelState) -> Tensor:
-    """The kernels as ``(2, N, N, *shape, *shape)`` (NNGP and NTK stacked), or
-    ``(2, N, N, *shape)`` for a diagonal state."""
-    n = state.nngp.shape[0]
-    groups = 1 if state.diagonal else 2
-    return torch.stack([state.nngp, state.ntk]).reshape(2, n, n, *state.shape * groups)
-
-
-def _flatten(t: Tensor, shape: tuple[int, ...], diagonal: bool) -> Tensor:
-    s = math.prod(shape)
-    return t.reshape(2, t.shape[1], t.shape[2], *((s,) if diagonal else (s, s)))
+    pairs = Pairs.of(n, x.device)
+    k = pairs.gram(x.reshape(n, c, -1).transpose(1, 2), diagonal).div_(c)
+    return KernelState(k, torch.zeros_like(k), pairs, tuple(x.shape[2:]), c)
 
 
 def _shift_sum(t: Tensor, axes: tuple[int, ...], size: int, stride: int, padding: Padding
@@ -147,11 +172,8 @@ def _shift_sum(t: Tensor, axes: tuple[int, ...], size: int, stride: int, padding
             parts = [t.narrow(axis, length - left, left), t, t.narrow(axis, 0, right)]
             t = torch.cat(parts, axis)
         left = 0
-    shape = list(t.shape)
-    for axis in axes:
-        shape[axis] = out
-    acc = t.new_zeros(shape)
-    for tap in range(size):
+    acc: Tensor | None = None
+    for tap in sorted(range(size), key=lambda tap: tap != left):  # shift 0 covers every o
         shift = tap - left  # output o reads input o·stride + shift; zero padding outside
         lo = max(0, -(shift // stride))  # the first o with o·stride + shift ≥ 0
         hi = min(out, (t.shape[axes[0]] - 1 - shift) // stride + 1)
@@ -163,7 +185,11 @@ def _shift_sum(t: Tensor, axes: tuple[int, ...], size: int, stride: int, padding
             into[axis] = slice(lo, hi)
             start = lo * stride + shift
             src[axis] = slice(start, start + (hi - lo - 1) * stride + 1, stride)
-        acc[tuple(into)] += t[tuple(src)]
+        if acc is None:
+            acc = t[tuple(src)].clone()
+        else:
+            acc[tuple(into)] += t[tuple(src)]
+    assert acc is not None
     return acc.div_(size), out
 
 
@@ -184,21 +210,29 @@ class Dense:
                        self.b_std, self.parameterization, state.shape)
 
 
-def _affine(state: KernelState, tk: Tensor, ttheta: Tensor, fan_in: int, out: int,
+def _affine(state: KernelState, tk: Tensor, ttheta: Tensor | None, fan_in: int, out: int,
             w_std: float, b_std: float | None, parameterization: str,
-            shape: tuple[int, ...]) -> KernelState:
-    """The kernels after weights and biases, given ``T(K)``, ``T(Θ)`` and the fan-in."""
+            shape: tuple[int, ...], owned: bool = False) -> KernelState:
+    """The kernels after weights and biases, given ``T(K)``, ``T(Θ)`` (``None``: zero)
+    and the fan-in; ``owned``: ``T(K)`` and ``T(Θ)`` are temporaries, updated in place."""
     if w_std <= 0 or (b_std is not None and b_std < 0) or out < 1:
         raise InputError("w_std/b_std/out", (w_std, b_std, out), "w_std > 0, b_std ≥ 0, out ≥ 1")
     if parameterization not in ("ntk", "standard"):
         raise InputError("parameterization", parameterization, "'ntk' or 'standard'")
-    b2 = (b_std or 0.0) ** 2
-    k = tk * w_std**2 + b2
+    b2, w2 = (b_std or 0.0) ** 2, w_std**2
+    bias = 1.0 if b_std is not None else 0.0
     if parameterization == "ntk":
-        theta = k + ttheta * w_std**2
+        k = tk.mul_(w2).add_(b2) if owned else tk * w2 + b2
+        if ttheta is None:
+            theta = k.clone()
+        else:
+            theta = ttheta.mul_(w2).add_(k) if owned else torch.add(k, ttheta, alpha=w2)
     else:
-        theta = tk * fan_in + ttheta * w_std**2 + (1.0 if b_std is not None else 0.0)
-    return KernelState(k, theta, shape, out, True, state.error)
+        theta = tk * fan_in + bias
+        if ttheta is not None:
+            theta.add_(ttheta, alpha=w2)
+        k = tk.mul_(w2).add_(b2) if owned else tk * w2 + b2
+    return replace(state, nngp=k, ntk=theta, shape=shape, channels=out, zero_mean=True)
 
 
 @dataclass(frozen=True)
@@ -223,15 +257,67 @@ class Conv:
             raise InputError("padding", self.padding, "'same', 'valid' or 'circular'")
         sizes = _per_dim(self.kernel_size, dims, "kernel_size")
         strides = _per_dim(self.stride, dims, "stride")
-        t = _positions(state)
-        shape = list(state.shape)
-        for d, (size, stride) in enumerate(zip(sizes, strides)):
-            axes = (3 + d,) if state.diagonal else (3 + d, 3 + dims + d)
-            t, shape[d] = _shift_sum(t, axes, size, stride, self.padding)
+        out = []
+        for kernel in (state.nngp, state.ntk):
+            t = kernel.reshape(kernel.shape[0], *state.shape * (1 if state.diagonal else 2))
+            shape = list(state.shape)
+            for d, (size, stride) in enumerate(zip(sizes, strides)):
+                axes = (1 + d,) if state.diagonal else (1 + d, 1 + dims + d)
+                t, shape[d] = _shift_sum(t, axes, size, stride, self.padding)
+            out.append(t)
         shape_t = tuple(shape)
-        t = _flatten(t, shape_t, state.diagonal)
-        return _affine(state, t[0], t[1], state.channels * math.prod(sizes), self.out,
-                       self.w_std, self.b_std, self.parameterization, shape_t)
+        s_out = math.prod(shape_t)
+        tk, ttheta = (t.reshape(t.shape[0], *((s_out,) if state.diagonal else (s_out, s_out)))
+                      for t in out)
+        return _affine(state, tk, ttheta, state.channels * math.prod(sizes), self.out,
+                       self.w_std, self.b_std, self.parameterization, shape_t, owned=True)
+
+    def from_inputs(self, x: Tensor, diagonal: bool = False) -> KernelState:
+        """This layer applied to :func:`input_state` ``(x, diagonal)`` directly: ``T(K)`` is
+        the Gram matrix of the input patches ``P[i, s] = x[i, :, s + F]`` (padded as the
+        layer pads), ``(1/(C|F|)) P[i, s]·P[j, s']`` — one matrix product instead of the
+        shifted sums over all pairs of input positions; ``T(Θ) = 0``."""
+        x = x.to(torch.float64)
+        dims = x.ndim - 2
+        if dims < 1:
+            raise InputError("Conv", "input without spatial dimensions", "(N, C, *spatial) inputs")
+        if self.padding not in ("same", "valid", "circular"):
+            raise InputError("padding", self.padding, "'same', 'valid' or 'circular'")
+        sizes = _per_dim(self.kernel_size, dims, "kernel_size")
+        strides = _per_dim(self.stride, dims, "stride")
+        n, c = x.shape[:2]
+        shape = []
+        for d, (size, stride) in enumerate(zip(sizes, strides)):
+            length = x.shape[2 + d]
+            if self.padding == "valid":
+                out, left, right = (length - size) // stride + 1, 0, 0
+                if out < 1:
+                    raise InputError("kernel_size", size,
+                                     f"at most the input length {length} ('valid')")
+            else:
+                out, left = (length - 1) // stride + 1, (size - 1) // 2
+                right = max(0, (out - 1) * stride + size - left - length)
+            if left or right:
+                if self.padding == "circular":
+                    parts = [x.narrow(2 + d, length - left, left), x,
+                             x.narrow(2 + d, 0, right)]
+                else:
+                    zeros = x.new_zeros(1).expand(*x.shape[:2 + d], 1, *x.shape[3 + d:])
+                    parts = [zeros.expand(*x.shape[:2 + d], left, *x.shape[3 + d:]), x,
+                             zeros.expand(*x.shape[:2 + d], right, *x.shape[3 + d:])]
+                x = torch.cat(parts, 2 + d)
+            x = x.unfold(2 + d, size, stride)  # window axis appended at the end
+            shape.append(out)
+        # (N, C, *out, *window) → (N, S_out, C·|F|)
+        patches = x.permute(0, *range(2, 2 + dims), 1, *range(2 + dims, 2 + 2 * dims))
+        s_out = math.prod(shape)
+        patches = patches.reshape(n, s_out, -1)
+        fan_in = c * math.prod(sizes)
+        pairs = Pairs.of(n, x.device)
+        tk = pairs.gram(patches, diagonal).div_(fan_in)
+        state = KernelState(tk, tk, pairs, tuple(shape), c)
+        return _affine(state, tk, None, fan_in, self.out, self.w_std, self.b_std,
+                       self.parameterization, tuple(shape), owned=True)
 
 
 def _per_dim(value: int | tuple[int, ...], dims: int, name: str) -> tuple[int, ...]:
@@ -251,13 +337,22 @@ class ActivationLayer:
     tol: float = QUADRATURE_TOL
 
     def __call__(self, state: KernelState) -> KernelState:
+        """On blocks of about ``2¹⁷`` entries (temporaries stay in cache)."""
+        per = math.prod(state.nngp.shape[1:])
         q1, q2 = state.pair(state.variances)
-        e, edot, err = expectations_with_error(
-            self.activation, q1, q2, state.nngp,
-            negative_slope=self.negative_slope, tol=self.tol)
+        k, theta = torch.empty_like(state.nngp), torch.empty_like(state.ntk)
+        err, rows = 0.0, max(1, _BLOCK // per)
+        for a in range(0, k.shape[0], rows):
+            sl = slice(a, a + rows)
+            e, edot, block_err = expectations_with_error(
+                self.activation, q1[sl], q2[sl], state.nngp[sl],
+                negative_slope=self.negative_slope, tol=self.tol)
+            err = max(err, block_err)
+            k[sl] = e
+            torch.mul(state.ntk[sl], edot, out=theta[sl])
         odd = isinstance(self.activation, str) and self.activation in ODD
-        return KernelState(e, state.ntk * edot, state.shape, state.channels,
-                           state.zero_mean and odd, max(state.error, err))
+        return replace(state, nngp=k, ntk=theta, zero_mean=state.zero_mean and odd,
+                       error=max(state.error, err))
 
 
 @dataclass(frozen=True)
@@ -278,14 +373,16 @@ class AvgPool:
                            "stride")
         if state.diagonal:
             raise InputError("AvgPool", "a diagonal state", "the kernels of all position pairs")
-        t = _positions(state)
-        shape = list(state.shape)
-        for d, (size, stride) in enumerate(zip(sizes, strides)):
-            for axis in (3 + d, 3 + dims + d):  # each position index pooled on its own
-                t, shape[d] = _shift_sum(t, (axis,), size, stride, "valid")
-        shape_t = tuple(shape)
-        t = _flatten(t, shape_t, False)
-        return replace(state, nngp=t[0], ntk=t[1], shape=shape_t)
+        out = []
+        for kernel in (state.nngp, state.ntk):
+            t = kernel.reshape(kernel.shape[0], *state.shape * 2)
+            shape = list(state.shape)
+            for d, (size, stride) in enumerate(zip(sizes, strides)):
+                for axis in (1 + d, 1 + dims + d):  # each position index pooled on its own
+                    t, shape[d] = _shift_sum(t, (axis,), size, stride, "valid")
+            s_out = math.prod(shape)
+            out.append(t.reshape(t.shape[0], s_out, s_out))
+        return replace(state, nngp=out[0], ntk=out[1], shape=tuple(shape))
 
 
 @dataclass(frozen=True)
@@ -296,8 +393,8 @@ class GlobalAvgPool:
         if state.diagonal:
             raise InputError("GlobalAvgPool", "a diagonal state",
                              "the kernels of all position pairs")
-        k = state.nngp.mean((2, 3), keepdim=True)
-        return replace(state, nngp=k, ntk=state.ntk.mean((2, 3), keepdim=True), shape=())
+        k = state.nngp.mean((1, 2), keepdim=True)
+        return replace(state, nngp=k, ntk=state.ntk.mean((1, 2), keepdim=True), shape=())
 
 
 @dataclass(frozen=True)
@@ -305,12 +402,12 @@ class Flatten:
     """Positions become channels: ``K' = mean_s K[s, s]``, ``channels' = C · S``."""
 
     def __call__(self, state: KernelState) -> KernelState:
-        s = state.nngp.shape[2]
+        s = state.nngp.shape[1]
 
         def diag_mean(t: Tensor) -> Tensor:
             if state.diagonal:
                 return t.mean(-1, keepdim=True)
-            return t.diagonal(0, 2, 3).mean(-1)[:, :, None, None]
+            return t.diagonal(0, 1, 2).mean(-1)[:, None, None]
 
         return replace(state, nngp=diag_mean(state.nngp), ntk=diag_mean(state.ntk), shape=(),
                        channels=state.channels * s)
@@ -346,7 +443,7 @@ class LayerNorm:
             if self.over == "channels" or state.diagonal:
                 theta = theta + k + 1.0
             else:
-                eye = torch.eye(k.shape[2], dtype=k.dtype, device=k.device)
+                eye = torch.eye(k.shape[1], dtype=k.dtype, device=k.device)
                 theta = theta + (k + 1.0) * eye
         return replace(state, nngp=k, ntk=theta)
 
@@ -368,9 +465,9 @@ class Residual:
             raise InputError("branch", f"output {out.channels}×{out.shape}",
                              f"the input's {state.channels}×{state.shape}")
         a2, b2 = self.skip**2, self.branch_scale**2
-        return KernelState(state.nngp * a2 + out.nngp * b2, state.ntk * a2 + out.ntk * b2,
-                           state.shape, state.channels, state.zero_mean and out.zero_mean,
-                           out.error)
+        return replace(state, nngp=state.nngp * a2 + out.nngp * b2,
+                       ntk=state.ntk * a2 + out.ntk * b2,
+                       zero_mean=state.zero_mean and out.zero_mean, error=out.error)
 
 
 def serial(*layers: Layer) -> Layer:
@@ -397,17 +494,21 @@ def network_kernels(
     x = x1 if x2 is None else torch.cat([x1, x2.to(x1)])
     s = math.prod(x.shape[2:]) if x.ndim > 2 else 1
     diagonal = _flatten_first(layers)
-    need = 6 * x.shape[0] ** 2 * s ** (1 if diagonal else 2) * 8  # stacked copies, padding
+    pairs = x.shape[0] * (x.shape[0] + 1) // 2
+    need = 6 * pairs * s ** (1 if diagonal else 2) * 8  # the kernels and temporaries
     if need > max_memory:
         raise InputError("inputs", f"{x.shape[0]} inputs × {s} positions",
                          f"≤ max_memory = {max_memory:.3g} bytes; these need about {need:.3g}")
-    state = serial(*layers)(input_state(x, diagonal))
+    if layers and isinstance(layers[0], Conv):  # the first convolution reads the inputs
+        state = serial(*layers[1:])(layers[0].from_inputs(x, diagonal))
+    else:
+        state = serial(*layers)(input_state(x, diagonal))
     if state.shape:
         raise InputError("layers", f"output with spatial shape {state.shape}",
                          "a network ending in Flatten/GlobalAvgPool and a readout")
     n1 = x1.shape[0]
     cols = slice(0, n1) if x2 is None else slice(n1, None)
-    k, theta = (t[:n1, cols].reshape(n1, -1) for t in (state.nngp, state.ntk))
+    k, theta = (state.pairs.unpack(t.reshape(-1))[:n1, cols] for t in (state.nngp, state.ntk))
     return Kernels(k.contiguous(), theta.contiguous(), state.error)
 
 

@@ -134,25 +134,28 @@ def expectations_with_error(
     closed forms, else ``Δ²`` with ``Δ`` the difference of the last two rules
     (``quadrature_points`` and half as many, for a fixed rule) over
     ``√(E[φ(u)²]E[φ(v)²])`` and ``√(E[φ'(u)²]E[φ'(v)²])`` (see the module docstring)."""
-    q11, q22, q12 = torch.broadcast_tensors(q11, q22, q12)
     if isinstance(activation, str):
+        # closed forms take q11, q22 unexpanded: their roots are taken before broadcasting
+        q12 = q12.expand(torch.broadcast_shapes(q11.shape, q22.shape, q12.shape))
         if activation == "identity":
             return q12.clone(), torch.ones_like(q12), 0.0
         if activation in ("relu", "leaky_relu"):
             return (*_relu_expectations(q11, q22, q12, negative_slope if activation ==
                                         "leaky_relu" else 0.0), 0.0)
         if activation == "erf":  # in place on fresh temporaries: these run on N² blocks
-            ab = (1.0 + 2.0 * q11) * (1.0 + 2.0 * q22)
-            k = (2.0 * q12).div_(ab.sqrt()).clamp_(-1.0, 1.0).arcsin_().mul_(2.0 / math.pi)
-            kdot = ab.addcmul_(q12, q12, value=-4.0).rsqrt_().mul_(4.0 / math.pi)
+            a1, a2 = 1.0 + 2.0 * q11, 1.0 + 2.0 * q22
+            k = (q12 * a1.rsqrt().mul_(2.0)).mul_(a2.rsqrt())
+            k = k.clamp_(-1.0, 1.0).arcsin_().mul_(2.0 / math.pi)
+            kdot = torch.addcmul(a1 * a2, q12, q12, value=-4.0).rsqrt_().mul_(4.0 / math.pi)
             return k, kdot, 0.0
         if activation == "gelu":
-            return (*_gelu_expectations(q11, q22, q12), 0.0)
+            return (*_gelu_expectations(*torch.broadcast_tensors(q11, q22, q12)), 0.0)
         if activation not in QUADRATURE:
             raise InputError(
                 "activation", activation, f"one of {list(CLOSED_FORM + QUADRATURE)} or a callable"
             )
     _check_rule(quadrature_points, tol)
+    q11, q22, q12 = torch.broadcast_tensors(q11, q22, q12)
     return _adaptive_quadrature(_function_and_derivative(activation), q11, q22, q12,
                                 quadrature_points, tol)
 
@@ -188,14 +191,16 @@ def _relu_expectations(
     """Arc-cosine kernel of degree 1 and 0 (Cho & Saul 2009) for ``φ(x) = a x + (1 − a)
     relu(x)``: ``E[φφ] = a q12 + (1−a)² √(q11 q22)(sin θ + (π − θ) cos θ)/(2π)`` and
     ``E[φ'φ'] = a + (1−a)² (π − θ)/(2π)`` with ``cos θ = q12/√(q11 q22)``."""
-    norm = (q11 * q22).sqrt_()
-    c = torch.div(q12, norm.clamp_min(1e-300)).clamp_(-1.0, 1.0)
+    r1, r2 = q11.clamp_min(1e-300).rsqrt(), q22.clamp_min(1e-300).rsqrt()
+    c = (q12 * r1).mul_(r2).clamp_(-1.0, 1.0)
     # θ = arccos c has slope −1/√(1−c²): a pair of equal inputs whose Gram entries differ
     # by round-off would get θ ~ 1e-8. Within a few ulps of ±1, c is ±1.
-    c = torch.where(c.abs() > 1.0 - _SNAP, c.sign(), c)
-    rest = torch.arccos(c).neg_().add_(math.pi)  # π − θ
-    k = c.mul(c).neg_().add_(1.0).clamp_min_(0.0).sqrt_()  # sin θ
-    k.addcmul_(rest, c).mul_(norm).mul_((1.0 - slope) ** 2 / (2 * math.pi))
+    c.masked_fill_(c > 1.0 - _SNAP, 1.0).masked_fill_(c < _SNAP - 1.0, -1.0)
+    rest = torch.arcsin(c).add_(math.pi / 2)  # π − θ = π/2 + arcsin c
+    k = (c * c).neg_().add_(1.0).clamp_min_(1e-300)
+    k.mul_(k.rsqrt())  # sin θ (√ as x·x^−½: rsqrt is vectorized, sqrt is not)
+    scale = (1.0 - slope) ** 2 / (2 * math.pi)
+    k.addcmul_(rest, c).mul_(q11 * r1 * scale).mul_(q22 * r2)  # × √(q11 q22)
     kdot = rest.mul_((1.0 - slope) ** 2 / (2 * math.pi))
     if slope:
         k.add_(q12, alpha=slope)
