@@ -139,7 +139,7 @@ def store_frame(store: Any, metric: str = "test_loss", reduce: Reduce = "final",
             runs = runs.query(where)
         except Exception as err:  # pandas raises many kinds for a bad expression
             raise InputError("where", where, f"a pandas query on the run table ({err})") from None
-    trajs = [store.load(r) for r in runs["run_id"]]
+    trajs = [store.load_record(r) for r in runs["record"]]
     trajs = [t for t in trajs if metric in t.observables]
     frame = trajectory_frame(trajs, metric, reduce)
     if frame.empty:
