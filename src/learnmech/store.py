@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from learnmech.errors import InputError, StoreError
 from learnmech.probes import make_probes
 from learnmech.system import System
-from learnmech.train import Schedule, Series, Trajectory, train
+from learnmech.train import Schedule, Series, Trajectory, check_system, train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -319,6 +319,7 @@ class Store:
         schedule = schedule or Schedule()
         wanted = sorted(set(probes))
         instruments = make_probes(wanted)  # bad probe names fail before anything is written
+        check_system(system)  # so do a missing device and a spec beyond the memory budget
         while True:
             claim = self.claim(system, wanted, schedule, fresh=fresh)
             if isinstance(claim, Trajectory):

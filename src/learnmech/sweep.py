@@ -47,13 +47,12 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from learnmech.errors import InputError
 from learnmech.store import Lease, Store
-from learnmech.system import System
-from learnmech.train import Schedule, Trajectory
+from learnmech.system import System, parse_yaml, read_text
+from learnmech.train import MAX_POINTS, Schedule, Trajectory, check_system
 
 Backend = Literal["local", "ray"]
 
@@ -63,10 +62,14 @@ class ScheduleSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["log", "linear"] = "log"
-    points: int = Field(100, gt=0)
+    points: int = Field(100, gt=0, le=MAX_POINTS)
 
     def schedule(self) -> Schedule:
         return Schedule(self.kind, self.points)
+
+
+#: Most trials one sweep may hold (grid × zip rows × seeds).
+MAX_TRIALS = 10_000
 
 
 class Sweep(BaseModel):
@@ -104,6 +107,12 @@ class Sweep(BaseModel):
                 raise InputError(f"grid.{name}", values, "a non-empty list of values")
         if self.seeds is not None and "seed" in {*self.grid, *self.zipped}:
             raise InputError("seeds", self.seeds, "either seeds or a 'seed' field in grid/zip")
+        count = math.prod(len(v) for v in self.grid.values()) * (
+            len(next(iter(self.zipped.values()))) if self.zipped else 1) * len(
+            self.seeds or [None])
+        if count > MAX_TRIALS:
+            raise InputError("grid", f"{count} trials", f"at most {MAX_TRIALS} trials in one "
+                             "sweep (split it into several sweep files)")
         from learnmech.probes import make_probes
 
         make_probes(self.probes)  # unknown probe names fail here
@@ -114,9 +123,10 @@ class Sweep(BaseModel):
     @classmethod
     def from_dict(cls, raw: Any, root: Path | None = None) -> Sweep:
         """Validate a mapping; a string ``base`` is a spec file relative to ``root``."""
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict):  # named by type only: never echo a file's contents
             raise InputError(
-                "sweep", raw, "a mapping with base, grid, zip, seeds, probes, schedule"
+                "sweep", f"a {type(raw).__name__}",
+                "a mapping with base, grid, zip, seeds, probes, schedule"
             )
         raw = dict(raw)
         if isinstance(raw.get("base"), str):
@@ -125,6 +135,9 @@ class Sweep(BaseModel):
             raw["base"] = System.from_dict(raw["base"])
         try:
             sweep = cls.model_validate(raw)
+        except RecursionError:
+            raise InputError("sweep", "a deeply nested value", "fields nested at most a few "
+                             "levels deep") from None
         except ValidationError as err:
             first = err.errors()[0]
             loc = ".".join(str(p) for p in first["loc"]) or "sweep"
@@ -134,14 +147,8 @@ class Sweep(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> Sweep:
         """Read a sweep YAML file."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputError("file", str(path), "an existing sweep .yaml file")
-        try:
-            raw = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as err:
-            raise InputError("sweep", str(path), f"valid YAML ({err})") from None
-        return cls.from_dict(raw, root=p.parent)
+        raw = parse_yaml(read_text(path, "an existing sweep .yaml file"), str(path))
+        return cls.from_dict(raw, root=Path(path).parent)
 
     # ---- trials ---------------------------------------------------------------------
     @property
@@ -494,6 +501,8 @@ def run_sweep(
     start = time.perf_counter()
     probes, schedule = sorted(set(sweep.probes)), sweep.schedule.schedule()
     trials = sweep.trials()
+    for t in trials:  # a missing device or a trial beyond the memory budget: nothing runs
+        check_system(t.system)
     counts = Counts(total=len(trials))
     claimed: dict[str, int] = {}  # run id -> the record this driver trains
     elsewhere: list[System] = []  # trials another live driver is training
