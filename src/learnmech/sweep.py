@@ -521,17 +521,22 @@ def run_sweep(
             lease.add(claim)
         return claim is not None
 
+    if executor is None and not all(store.finished(t.system, probes, schedule)
+                                    for t in trials):  # bad workers etc. fail before claims
+        executor = (
+            RayPool(address, workers, cpus_per_trial, gpus_per_trial)
+            if backend == "ray"
+            else LocalPool(workers)
+        )
     with Lease(store.path) as lease:
         elsewhere = [t.system for t in trials if not take(t.system)]
         notify(counts)
-        if not claimed and not elsewhere:
+        if executor is None or (not claimed and not elsewhere):
+            if executor is not None:
+                executor.close(cancel=False)
+            for record in claimed.values():  # none: every trial was stored meanwhile
+                store.fail(record, "the sweep stopped before training it", "interrupted")
             return SweepResult(counts, trials, errors, time.perf_counter() - start)
-        if executor is None:
-            executor = (
-                RayPool(address, workers, cpus_per_trial, gpus_per_trial)
-                if backend == "ray"
-                else LocalPool(workers)
-            )
         mine = [t.system for t in trials if t.run_id in claimed]
         queue = deque((task, 0) for task in make_tasks(mine, executor.slots, ensemble,
                                                        max_ensemble))
