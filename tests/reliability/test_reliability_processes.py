@@ -22,7 +22,7 @@ from learnmech.store import Store
 SRC = str(Path(learnmech.__file__).resolve().parents[1])
 SPEC = {"architecture": {"kind": "deep_linear", "hidden": [6], "init_scale": 0.1},
         "data": {"name": "linear_teacher", "n_train": 64, "n_test": 16},
-        "learning_rule": {"lr": 0.02, "steps": 400}}
+        "learning_rule": {"lr": 0.02, "steps": 150}}
 linux = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
 
