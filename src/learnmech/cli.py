@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -144,7 +145,7 @@ def check(
             except Exception as exc:  # one broken law must not hide the others' verdicts
                 reason = f"{type(exc).__name__}: {exc}"
                 not_run.append({"id": law.id, "strand": law.strand, "reason": reason})
-                err.print(f"[red]{law.id} did not run: {reason}[/]", soft_wrap=True)
+                err.print(f"[red]{law.id} did not run: {escape(reason)}[/]", soft_wrap=True)
                 continue
             run_store.save_verdict(record)
             records.append(record)
@@ -158,7 +159,7 @@ def check(
         from learnmech.report import write_report
 
         path = write_report(records, report)
-        err.print(f"report written to {path}")
+        err.print(f"report written to {escape(str(path))}")
     if not_run:
         raise typer.Exit(1)
     if strict and any(
@@ -250,10 +251,7 @@ def run(
     system = System.load(spec)
     names = probe or ["loss"]
     make_probes(names)  # validate names before anything touches the store
-    if schedule not in ("log", "linear"):
-        raise InputError("schedule", schedule, "'log' or 'linear'")
-    if points < 1:
-        raise InputError("points", points, "a positive integer")
+    plan = Schedule(schedule, points)  # type: ignore[arg-type]  # checks both
     run_store = Store(store)
     with _progress(sys.stderr.isatty() and not as_json) as bar:
         task = bar.add_task(system.run_id, total=system.learning_rule.steps) if bar else None
@@ -262,8 +260,7 @@ def run(
             if bar is not None and task is not None:
                 bar.update(task, completed=done)
 
-        traj = run_store.run(system, names, Schedule(schedule, points),  # type: ignore[arg-type]
-                             fresh=fresh, progress=progress)
+        traj = run_store.run(system, names, plan, fresh=fresh, progress=progress)
     if as_json:
         _print_json({
             "run_id": traj.run_id,
@@ -287,7 +284,7 @@ def runs(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         return
     table = Table(*cols)
     for row in frame[cols].itertuples(index=False):
-        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else escape(str(v)) for v in row))
     out.print(table)
 
 
@@ -315,12 +312,13 @@ def _show(run_id: str, run_store: Store) -> None:
     traj = run_store.load(run_id)
     status = traj.status + (f" at step {traj.diverged_at} ({traj.reason})" if traj.diverged_at
                             is not None else "")
-    out.print(f"[bold]run {run_id}[/]: {status}, {traj.steps_done} steps, {traj.seconds:.2f} s")
-    out.print(traj.system.to_yaml().rstrip())
+    out.print(f"[bold]run {escape(run_id)}[/]: {escape(status)}, {traj.steps_done} steps, "
+              f"{traj.seconds:.2f} s")
+    out.print(escape(traj.system.to_yaml().rstrip()))
     table = Table("observable", "points", "first", "last")
     for name, s in sorted(traj.observables.items()):
         first, last = s.values[0], s.values[-1]
-        table.add_row(name, str(len(s.steps)), _brief(first), _brief(last))
+        table.add_row(escape(name), str(len(s.steps)), _brief(first), _brief(last))
     out.print(table)
 
 
@@ -391,9 +389,10 @@ def coordcheck(
         table = Table("layer", "quantity", "exponent", "verdict")
         for v in check.verdicts:
             color = "green" if v.passed else "red"
-            table.add_row(v.layer, v.metric, f"{v.exponent:+.3f}", f"[{color}]{v.problem}[/]")
+            table.add_row(escape(v.layer), v.metric, f"{v.exponent:+.3f}",
+                          f"[{color}]{escape(v.problem)}[/]")
         out.print(table)
-        out.print(check.summary(), soft_wrap=True)
+        out.print(escape(check.summary()), soft_wrap=True)
     if not check.passed:
         raise typer.Exit(1)
 
@@ -412,7 +411,7 @@ def report(
     if not verdicts:
         raise InputError("store", str(run_store.path), "a store holding law verdicts "
                          "(run `learnmech check` first)")
-    out.print(f"report written to {write_report(verdicts, path)}")
+    out.print(f"report written to {escape(str(write_report(verdicts, path)))}")
 
 
 @app.command()
@@ -460,8 +459,12 @@ def sweep(
         err.print(result.counts.line() + f" ({result.counts.reused} reused, "
                   f"{result.seconds:.1f} s)")
         for run_id, error in result.errors.items():
-            err.print(f"[red]failed[/] {run_id}: {error}", soft_wrap=True)
-    table = sweeps.aggregate(spec, sweeps.summary(spec, run_store), metric)
+            err.print(f"[red]failed[/] {run_id}: {escape(error)}", soft_wrap=True)
+    rows = sweeps.summary(spec, run_store)
+    metrics = sorted(str(c) for c in rows if str(c).startswith("final_"))
+    if metric not in metrics and metrics:
+        raise InputError("metric", metric, f"one of {metrics}")
+    table = sweeps.aggregate(spec, rows, metric)
     if as_json:
         _print_json({"metric": metric, "rows": table.to_dict(orient="records")})
     else:  # short column names; status columns only where some trial has that status
@@ -470,12 +473,13 @@ def sweep(
         table.columns = [str(c).split(".")[-1] for c in table.columns]
         shown = Table(*table.columns, title=f"{metric}, mean over seeds")
         for row in sweeps.iter_rows(table):
-            shown.add_row(*row)
+            shown.add_row(*(escape(v) for v in row))
         out.print(shown)
     if report is not None:
         from learnmech.report.sweep import write_sweep_report
 
-        err.print(f"sweep page written to {write_sweep_report(spec, run_store, report, metric)}")
+        page = write_sweep_report(spec, run_store, report, metric)
+        err.print(f"sweep page written to {escape(str(page))}")
 
 
 @app.command()
@@ -522,10 +526,10 @@ def fit(
     if as_json:
         _print_json(summary)
     else:
-        out.print(scaling_fit.format_report(summary), soft_wrap=True)
+        out.print(escape(scaling_fit.format_report(summary)), soft_wrap=True)
     if plot is not None:
         scaling_fit.plot_report(data, bootstrap, plot, level)
-        err.print(f"figure written to {plot}")
+        err.print(f"figure written to {escape(str(plot))}")
 
 
 def main() -> None:
@@ -533,5 +537,5 @@ def main() -> None:
     try:
         app()
     except (InputError, StoreError, DataUnavailableError) as exc:
-        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)

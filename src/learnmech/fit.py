@@ -54,12 +54,37 @@ def read_csv(path: str | Path, loss: str = "loss", flops_per_param_token: float 
         raise InputError("file", str(path), f"a readable CSV file ({err})") from None
     if loss not in frame:
         raise InputError("loss", loss, f"a column of {p.name}: {list(frame.columns)}")
+    for col in ("N", "C", "D", "x", loss):
+        if col not in frame:
+            continue
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{col} (row {row + 2} of {p.name})", frame[col].iloc[row],
+                             "a positive finite number")
+        frame[col] = values.astype(float)
     if "D" not in frame and "C" in frame and "N" in frame:
         frame["D"] = frame["C"] / (flops_per_param_token * frame["N"])
     if "x" not in frame and not {"N", "D"} <= set(frame.columns):
         raise InputError("file", str(path),
                          "a CSV with columns N and D (or N and C), or x, and a loss column")
     return frame.rename(columns={loss: "loss"}) if loss != "loss" else frame
+
+
+def check_identifiable(data: pd.DataFrame, law: str) -> None:
+    """Refuse data from which ``law``'s parameters cannot be identified: a loss that does
+    not vary (its exponents are then arbitrary) or a variable of the law taking a single
+    value."""
+    loss = np.log(np.asarray(data["loss"], dtype=float))
+    if loss.size and np.ptp(loss) <= 1e-9:
+        raise InputError("loss", f"all {loss.size} losses equal {float(np.exp(loss[0])):.6g}",
+                         "losses that vary: a flat loss leaves the law's exponents "
+                         "unidentifiable")
+    for name in scaling.family(law).variables:
+        if name in data and data[name].nunique() < 2:
+            raise InputError(name, f"the single value {data[name].iloc[0]:.6g}",
+                             f"at least two distinct values of {name} to fit {law}")
 
 
 @functools.lru_cache(maxsize=64)
@@ -139,7 +164,7 @@ def store_frame(store: Any, metric: str = "test_loss", reduce: Reduce = "final",
             runs = runs.query(where)
         except Exception as err:  # pandas raises many kinds for a bad expression
             raise InputError("where", where, f"a pandas query on the run table ({err})") from None
-    trajs = [store.load(r) for r in runs["run_id"]]
+    trajs = [store.load_record(r) for r in runs["record"]]
     trajs = [t for t in trajs if metric in t.observables]
     frame = trajectory_frame(trajs, metric, reduce)
     if frame.empty:
@@ -174,6 +199,7 @@ def fit_report(data: pd.DataFrame, law: str = "chinchilla", *, n_boot: int = 200
     ``compute`` lists the budgets C (FLOP, ``C = 6ND``) at which to report ``N_opt``,
     ``D_opt`` and tokens per parameter; default: three budgets spanning the data's.
     """
+    check_identifiable(data, law)
     boot = scaling.bootstrap(data, law, n_boot=n_boot, seed=seed, delta=delta)
     f = boot.fit
     out: dict[str, Any] = {"fit": f.to_json(), "bootstrap": boot.to_json(level)}

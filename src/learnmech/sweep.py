@@ -17,10 +17,14 @@ A sweep file names a base system and the fields to vary, by their dotted paths (
 The trials are the product grid × zip rows × seeds. :func:`run_sweep` trains the trials
 that the store does not hold yet, on a local process pool (default) or on Ray, and stores
 every trial as soon as it finishes, from the driver process: an interrupted sweep (Ctrl-C,
-``kill -9``, a lost worker) resumes without recomputing finished trials. A diverged trial
-is stored as diverged; a trial whose training raised is recorded as failed (and retried by
-the next invocation). Trials that differ only in seed, learning rate or init scale train
-together as one vectorized ensemble (:mod:`learnmech.ensemble`).
+``kill -9``, a lost worker) resumes without recomputing finished trials. The driver claims
+each trial's record in the store before training it (:meth:`learnmech.store.Store.claim`),
+so two drivers of the same sweep train every trial once: each trains what it claimed and
+waits for the other's trials (taking over those whose driver died). Workers die with
+their driver. A diverged trial is stored as diverged; a trial whose training raised is
+recorded as failed (and retried by the next invocation). Trials that differ only in seed,
+learning rate or init scale train together as one vectorized ensemble
+(:mod:`learnmech.ensemble`).
 """
 
 from __future__ import annotations
@@ -43,13 +47,12 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from learnmech.errors import InputError
-from learnmech.store import Store
-from learnmech.system import System
-from learnmech.train import Schedule, Trajectory
+from learnmech.store import Lease, Store
+from learnmech.system import System, parse_yaml, read_text
+from learnmech.train import MAX_POINTS, Schedule, Trajectory, check_system
 
 Backend = Literal["local", "ray"]
 
@@ -59,10 +62,14 @@ class ScheduleSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["log", "linear"] = "log"
-    points: int = Field(100, gt=0)
+    points: int = Field(100, gt=0, le=MAX_POINTS)
 
     def schedule(self) -> Schedule:
         return Schedule(self.kind, self.points)
+
+
+#: Most trials one sweep may hold (grid × zip rows × seeds).
+MAX_TRIALS = 10_000
 
 
 class Sweep(BaseModel):
@@ -100,6 +107,12 @@ class Sweep(BaseModel):
                 raise InputError(f"grid.{name}", values, "a non-empty list of values")
         if self.seeds is not None and "seed" in {*self.grid, *self.zipped}:
             raise InputError("seeds", self.seeds, "either seeds or a 'seed' field in grid/zip")
+        count = math.prod(len(v) for v in self.grid.values()) * (
+            len(next(iter(self.zipped.values()))) if self.zipped else 1) * len(
+            self.seeds or [None])
+        if count > MAX_TRIALS:
+            raise InputError("grid", f"{count} trials", f"at most {MAX_TRIALS} trials in one "
+                             "sweep (split it into several sweep files)")
         from learnmech.probes import make_probes
 
         make_probes(self.probes)  # unknown probe names fail here
@@ -110,9 +123,10 @@ class Sweep(BaseModel):
     @classmethod
     def from_dict(cls, raw: Any, root: Path | None = None) -> Sweep:
         """Validate a mapping; a string ``base`` is a spec file relative to ``root``."""
-        if not isinstance(raw, dict):
+        if not isinstance(raw, dict):  # named by type only: never echo a file's contents
             raise InputError(
-                "sweep", raw, "a mapping with base, grid, zip, seeds, probes, schedule"
+                "sweep", f"a {type(raw).__name__}",
+                "a mapping with base, grid, zip, seeds, probes, schedule"
             )
         raw = dict(raw)
         if isinstance(raw.get("base"), str):
@@ -121,6 +135,9 @@ class Sweep(BaseModel):
             raw["base"] = System.from_dict(raw["base"])
         try:
             sweep = cls.model_validate(raw)
+        except RecursionError:
+            raise InputError("sweep", "a deeply nested value", "fields nested at most a few "
+                             "levels deep") from None
         except ValidationError as err:
             first = err.errors()[0]
             loc = ".".join(str(p) for p in first["loc"]) or "sweep"
@@ -130,14 +147,8 @@ class Sweep(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> Sweep:
         """Read a sweep YAML file."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputError("file", str(path), "an existing sweep .yaml file")
-        try:
-            raw = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as err:
-            raise InputError("sweep", str(path), f"valid YAML ({err})") from None
-        return cls.from_dict(raw, root=p.parent)
+        raw = parse_yaml(read_text(path, "an existing sweep .yaml file"), str(path))
+        return cls.from_dict(raw, root=Path(path).parent)
 
     # ---- trials ---------------------------------------------------------------------
     @property
@@ -176,41 +187,6 @@ class Trial:
     @property
     def run_id(self) -> str:
         return self.system.run_id
-
-
-# ---- bookkeeping in the store's file --------------------------------------------------
-_FAILURES = """
-CREATE TABLE IF NOT EXISTS sweep_failures (
-    run_id TEXT PRIMARY KEY, spec TEXT NOT NULL, error TEXT NOT NULL, at REAL NOT NULL
-);
-"""
-
-
-def _statuses(store: Store, run_ids: Sequence[str]) -> dict[str, str]:
-    """``run_id -> status`` of stored runs, ``failed`` for recorded failures."""
-    conn = store.conn
-    conn.executescript(_FAILURES)
-    out = {}
-    for (run_id,) in conn.execute("SELECT run_id FROM sweep_failures"):
-        out[run_id] = "failed"
-    for run_id, status in conn.execute("SELECT run_id, status FROM runs"):
-        out[run_id] = status
-    wanted = set(run_ids)
-    return {k: v for k, v in out.items() if k in wanted}
-
-
-def _record_failure(store: Store, system: System, error: str) -> None:
-    with store.conn as c:
-        c.executescript(_FAILURES)
-        c.execute(
-            "INSERT OR REPLACE INTO sweep_failures VALUES (?, ?, ?, ?)",
-            (system.run_id, system.canonical_json(), error, time.time()),
-        )
-
-
-def _clear_failure(store: Store, run_id: str) -> None:
-    with store.conn as c:
-        c.execute("DELETE FROM sweep_failures WHERE run_id=?", (run_id,))
 
 
 # ---- the work a worker does -----------------------------------------------------------
@@ -281,10 +257,38 @@ class Executor(Protocol):
     def close(self, cancel: bool) -> None: ...
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when the process ``parent`` ends, however it ends (``kill -9``
+    included): on Linux the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); a daemon
+    thread also polls the parent id once a second (every platform)."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 class LocalPool:
@@ -310,7 +314,7 @@ class LocalPool:
             self.slots,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.threads,),
+            initargs=(self.threads, os.getpid()),
         )
 
     def submit(self, systems: list[System], probes: list[str], schedule: Schedule) -> Future:
@@ -497,72 +501,100 @@ def run_sweep(
     start = time.perf_counter()
     probes, schedule = sorted(set(sweep.probes)), sweep.schedule.schedule()
     trials = sweep.trials()
+    for t in trials:  # a missing device or a trial beyond the memory budget: nothing runs
+        check_system(t.system)
     counts = Counts(total=len(trials))
-    status = _statuses(store, [t.run_id for t in trials])
-    pending = []
-    for t in trials:
-        if store.finished(t.system, probes, schedule):
-            counts.done += 1
-            counts.reused += 1
-            counts.diverged += status.get(t.run_id) == "diverged"
-        else:
-            pending.append(t.system)
+    claimed: dict[str, int] = {}  # run id -> the record this driver trains
+    elsewhere: list[System] = []  # trials another live driver is training
     errors: dict[str, str] = {}
     notify = progress or (lambda c: None)
-    notify(counts)
-    if not pending:
-        return SweepResult(counts, trials, errors, time.perf_counter() - start)
-    if executor is None:
+
+    def take(system: System) -> bool:
+        """Claim ``system``'s record; ``False`` if another process trains it."""
+        claim = store.claim(system, probes, schedule)
+        if isinstance(claim, Trajectory):
+            counts.done += 1
+            counts.reused += 1
+            counts.diverged += claim.status == "diverged"
+        elif claim is not None:
+            claimed[system.run_id] = claim
+            lease.add(claim)
+        return claim is not None
+
+    if executor is None and not all(store.finished(t.system, probes, schedule)
+                                    for t in trials):  # bad workers etc. fail before claims
         executor = (
             RayPool(address, workers, cpus_per_trial, gpus_per_trial)
             if backend == "ray"
             else LocalPool(workers)
         )
-    queue = deque((task, 0) for task in make_tasks(pending, executor.slots, ensemble, max_ensemble))
-    in_flight: dict[int, tuple[Any, list[System], int]] = {}  # id(handle) -> handle, task, tries
-    interrupted = True
-    try:
-        while queue or in_flight:
-            while queue and len(in_flight) < executor.slots:
-                task, tries = queue.popleft()
-                handle = executor.submit(task, probes, schedule)
-                in_flight[id(handle)] = (handle, task, tries)
-            counts.running = sum(len(task) for _, task, _ in in_flight.values())
-            notify(counts)
-            for handle in executor.wait([h for h, _, _ in in_flight.values()], timeout=0.5):
-                _, task, tries = in_flight.pop(id(handle))
-                try:
-                    outcomes = executor.result(handle)
-                except WorkerLost as err:
-                    if tries < retries:
-                        queue.append((task, tries + 1))
-                        continue
-                    outcomes = [Failure(s, str(err)) for s in task]
-                for outcome in outcomes:
-                    _store_outcome(store, outcome, probes, schedule, counts, errors)
-            counts.running = sum(len(task) for _, task, _ in in_flight.values())
+    with Lease(store.path) as lease:
+        elsewhere = [t.system for t in trials if not take(t.system)]
         notify(counts)
-        interrupted = False
-    finally:
-        executor.close(cancel=interrupted)
+        if executor is None or (not claimed and not elsewhere):
+            if executor is not None:
+                executor.close(cancel=False)
+            for record in claimed.values():  # none: every trial was stored meanwhile
+                store.fail(record, "the sweep stopped before training it", "interrupted")
+            return SweepResult(counts, trials, errors, time.perf_counter() - start)
+        mine = [t.system for t in trials if t.run_id in claimed]
+        queue = deque((task, 0) for task in make_tasks(mine, executor.slots, ensemble,
+                                                       max_ensemble))
+        in_flight: dict[int, tuple[Any, list[System], int]] = {}  # id(handle) -> ...
+        interrupted = True
+        try:
+            while queue or in_flight or elsewhere:
+                while queue and len(in_flight) < executor.slots:
+                    task, tries = queue.popleft()
+                    handle = executor.submit(task, probes, schedule)
+                    in_flight[id(handle)] = (handle, task, tries)
+                counts.running = sum(len(task) for _, task, _ in in_flight.values())
+                notify(counts)
+                handles = [h for h, _, _ in in_flight.values()]
+                done = executor.wait(handles, timeout=0.5) if handles else []
+                if not handles:
+                    time.sleep(0.5)
+                for handle in done:
+                    _, task, tries = in_flight.pop(id(handle))
+                    try:
+                        outcomes = executor.result(handle)
+                    except WorkerLost as err:
+                        if tries < retries:
+                            queue.append((task, tries + 1))
+                            continue
+                        outcomes = [Failure(s, str(err)) for s in task]
+                    for outcome in outcomes:
+                        record = claimed.pop(outcome.system.run_id)
+                        _store_outcome(store, record, outcome, counts, errors)
+                        lease.discard(record)
+                if elsewhere:  # finished by the other driver, or free again
+                    store.reclaim()
+                    waiting = []
+                    for system in elsewhere:
+                        if not take(system):
+                            waiting.append(system)
+                        elif system.run_id in claimed:
+                            queue.append(([system], 0))
+                    elsewhere = waiting
+                counts.running = sum(len(task) for _, task, _ in in_flight.values())
+            notify(counts)
+            interrupted = False
+        finally:
+            executor.close(cancel=interrupted)
+            for record in claimed.values():  # left unfinished by an interruption
+                store.fail(record, "the sweep was interrupted", "interrupted")
     return SweepResult(counts, trials, errors, time.perf_counter() - start)
 
 
 def _store_outcome(
-    store: Store,
-    outcome: Outcome,
-    probes: list[str],
-    schedule: Schedule,
-    counts: Counts,
-    errors: dict[str, str],
+    store: Store, record: int, outcome: Outcome, counts: Counts, errors: dict[str, str]
 ) -> None:
     if isinstance(outcome, Failure):
-        _record_failure(store, outcome.system, outcome.error)
+        store.fail(record, outcome.error)
         errors[outcome.system.run_id] = outcome.error
         counts.failed += 1
         return
-    store.save(outcome, probes, schedule)
-    _clear_failure(store, outcome.run_id)
+    store.finish(record, outcome)
     counts.done += 1
     counts.diverged += outcome.status == "diverged"
 
@@ -572,16 +604,16 @@ def summary(sweep: Sweep, store: Store) -> pd.DataFrame:
     """One row per trial: the varied values, ``run_id``, ``status`` (``completed``,
     ``diverged``, ``failed``, ``running`` or ``pending``), ``steps_done`` and the last
     value of every scalar observable (``final_train_loss``, ...)."""
-    trials = sweep.trials()
-    status = _statuses(store, [t.run_id for t in trials])
+    probes, schedule = sorted(set(sweep.probes)), sweep.schedule.schedule()
     rows = []
-    for t in trials:
+    for t in sweep.trials():
+        status = store.status(t.system, probes, schedule)
         row: dict[str, Any] = dict(t.params) | {
             "run_id": t.run_id,
-            "status": status.get(t.run_id, "pending"),
+            "status": "failed" if status == "interrupted" else status,
         }
         if row["status"] in ("completed", "diverged"):
-            traj = store.load(t.run_id)
+            traj = store.load(t.run_id, probes, schedule)
             row["steps_done"] = traj.steps_done
             for name, series in traj.observables.items():
                 if series.values and not isinstance(series.values[-1], list):

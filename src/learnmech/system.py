@@ -26,12 +26,24 @@ Conventions fixed here:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import os
+import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from learnmech.errors import InputError
 
@@ -39,10 +51,29 @@ Activation = Literal["relu", "tanh", "gelu", "erf", "identity"]
 Parametrization = Literal["sp", "ntp", "mup", "mf"]
 
 
-class Spec(BaseModel):
-    """Base of every spec model: unknown fields are errors, instances are immutable."""
+#: Seeds lie in [0, 2**63): every generator (torch, numpy) takes them unchanged.
+Seed = Annotated[int, Field(ge=0, lt=2**63)]
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Spec(BaseModel):
+    """Base of every spec model: unknown fields are errors, instances are immutable,
+    numbers are finite and ``true``/``false`` is never read as a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        for name, v in raw.items():
+            field = cls.model_fields.get(name)
+            values = v if isinstance(v, list | tuple) else [v]
+            if field is not None and _numeric(field.annotation) and any(
+                    isinstance(x, bool) for x in values):
+                raise PydanticCustomError("bool_number", "{field}: a number, not true/false",
+                                          {"field": name, "value": v})
+        return raw
 
 
 class _Parametrized(Spec):
@@ -104,7 +135,7 @@ class LinearTeacher(Spec):
     n_train: int = Field(256, gt=0)
     n_test: int = Field(256, ge=0)
     noise: float = Field(0.0, ge=0)
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _check_shapes(self) -> LinearTeacher:
@@ -137,7 +168,7 @@ class TeacherStudent(Spec):
     n_train: int = Field(512, gt=0)
     n_test: int = Field(512, ge=0)
     noise: float = Field(0.0, ge=0)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class Digits(Spec):
@@ -148,7 +179,7 @@ class Digits(Spec):
     n_train: int = Field(1000, gt=0)
     n_test: int = Field(500, ge=0)
     standardize: bool = True
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _check_sizes(self) -> Digits:
@@ -169,7 +200,7 @@ class FashionMNIST(Spec):
     n_test: int = Field(1000, ge=0, le=10000)
     classes: int = Field(10, ge=2, le=10)
     standardize: bool = True
-    seed: int = 0
+    seed: Seed = 0
 
 
 Data = Annotated[
@@ -216,16 +247,15 @@ class System(Spec):
     data: Data
     objective: Literal["mse", "cross_entropy"] = "mse"
     learning_rule: LearningRule = Field(default_factory=LearningRule)
-    seed: int = 0
+    seed: Seed = 0
     dtype: Literal["float32", "float64"] = "float32"
     device: str = "auto"
 
     @field_validator("device")
     @classmethod
     def _check_device(cls, v: str) -> str:
-        head = v.split(":")[0]
-        if head not in {"auto", "cpu", "cuda", "mps"} or (":" in v and head != "cuda"):
-            raise ValueError("device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", v):
+            raise ValueError("'auto', 'cpu', 'cuda', 'cuda:N' (N a GPU index) or 'mps'")
         return v
 
     @model_validator(mode="after")
@@ -246,6 +276,27 @@ class System(Spec):
         """First 16 hex digits of the SHA-256 of :meth:`canonical_json`."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
+    # ---- resources ------------------------------------------------------------------
+    def memory_estimate(self) -> int:
+        """Bytes training needs, roughly: ``4P`` numbers for the ``P`` parameters
+        (weights, gradients, two optimizer moments), ``3 n w L`` for activations and
+        their gradients over the ``n`` examples (``w`` the widest layer, ``L`` layers),
+        the data ``n (d_in + d_out)`` and a teacher's weights and activations, times the
+        dtype's size. A lower bound good to a small factor, computed without allocating."""
+        d_in, d_out = _data_dims(self.data)
+        n = getattr(self.data, "n_train", 4) + getattr(self.data, "n_test", 0)
+        arch = self.architecture
+        hidden = ([arch.width] * (arch.depth - 1) if isinstance(arch, MLP)
+                  else list(arch.hidden))
+        widths = [d_in, *hidden, d_out]
+        params = sum(a * b + b for a, b in itertools.pairwise(widths))
+        numbers = 4 * params + 3 * n * max(widths) * len(widths) + n * (d_in + d_out)
+        if isinstance(self.data, TeacherStudent):
+            t = self.data
+            numbers += t.teacher_width * (t.d_in + t.teacher_width * t.teacher_depth + t.d_out)
+            numbers += n * t.teacher_width * t.teacher_depth
+        return numbers * (8 if self.dtype == "float64" else 4)
+
     # ---- round trips ----------------------------------------------------------------
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -253,35 +304,40 @@ class System(Spec):
     @classmethod
     def from_dict(cls, raw: Any) -> System:
         """Validate a plain mapping; bad input raises :class:`InputError`."""
+        if not isinstance(raw, dict):  # named by type only: never echo a file's contents
+            raise InputError("spec", f"a {type(raw).__name__}", "a mapping with the fields "
+                             "architecture, data, objective, learning_rule, seed, dtype, device")
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
             raise _input_error(err, raw) from None
+        except RecursionError:
+            raise InputError("spec", "a deeply nested value", "fields nested at most a few "
+                             "levels deep") from None
 
     @classmethod
-    def from_yaml(cls, text: str) -> System:
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise InputError("spec", text[:60], f"valid YAML ({err})") from None
-        return cls.from_dict(raw)
+    def from_yaml(cls, text: str, name: str = "spec") -> System:
+        return cls.from_dict(parse_yaml(text, name))
 
     @classmethod
-    def from_json(cls, text: str) -> System:
+    def from_json(cls, text: str, name: str = "spec") -> System:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as err:
-            raise InputError("spec", text[:60], f"valid JSON ({err})") from None
+            raise InputError(name, f"invalid JSON at line {err.lineno}, column {err.colno}",
+                             f"valid JSON ({err.msg})") from None
+        except RecursionError:
+            raise InputError(name, "JSON nested too deeply", "a spec nested at most a few "
+                             "levels deep") from None
         return cls.from_dict(raw)
 
     @classmethod
     def load(cls, path: str | Path) -> System:
         """Read a ``.yaml``/``.yml``/``.json`` spec file."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputError("file", str(path), "an existing .yaml, .yml or .json spec file")
-        text = p.read_text()
-        return cls.from_json(text) if p.suffix == ".json" else cls.from_yaml(text)
+        text = read_text(path, "an existing .yaml, .yml or .json spec file")
+        name = str(path)
+        return (cls.from_json(text, name) if Path(path).suffix == ".json"
+                else cls.from_yaml(text, name))
 
     def updated(self, changes: dict[str, Any]) -> System:
         """A copy with dotted-path fields replaced, validated again.
@@ -302,6 +358,94 @@ class System(Spec):
         return System.from_dict(raw)
 
 
+def _data_dims(data: Any) -> tuple[int, int]:
+    """``(d_in, d_out)`` of a data spec, read from the spec alone (nothing loaded)."""
+    if isinstance(data, LinearTeacher | TeacherStudent):
+        return data.d_in, data.d_out
+    if isinstance(data, Digits):
+        return 64, 10
+    if isinstance(data, FashionMNIST):
+        return 784, data.classes
+    return 4, 7  # hierarchy: 4 items, 7 properties
+
+
+def memory_budget() -> int:
+    """Bytes a run may use: ``$LEARNMECH_MAX_MEMORY_GB`` (GB) if set, else 80 % of this
+    machine's physical memory (16 GB where it cannot be read)."""
+    text = os.environ.get("LEARNMECH_MAX_MEMORY_GB")
+    if text is not None:
+        try:
+            gb = float(text)
+        except ValueError:
+            gb = float("nan")
+        if not gb > 0 or gb == float("inf"):
+            raise InputError("LEARNMECH_MAX_MEMORY_GB", text, "a positive number of GB")
+        return int(gb * 1e9)
+    try:
+        return int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 16 * 10**9
+
+
+def check_memory(system: System, budget: int | None = None) -> None:
+    """Raise :class:`InputError` when ``system``'s :meth:`System.memory_estimate`
+    exceeds ``budget`` bytes (default :func:`memory_budget`)."""
+    budget = memory_budget() if budget is None else budget
+    need = system.memory_estimate()
+    if need > budget:
+        raise InputError(
+            "spec", f"{system.architecture.kind} on {system.data.name} needing about "
+            f"{need / 1e9:.3g} GB", f"at most {budget / 1e9:.3g} GB (the memory budget; set "
+            "LEARNMECH_MAX_MEMORY_GB to change it, or make width, depth, d_in or n_train "
+            "smaller)")
+
+
+#: Largest spec or sweep file read, in bytes.
+MAX_FILE_BYTES = 1 << 20
+
+
+def read_text(path: str | Path, allowed: str) -> str:
+    """The UTF-8 text of the file at ``path`` (at most :data:`MAX_FILE_BYTES`); a missing,
+    oversized, binary or non-UTF-8 file is an :class:`InputError` naming the file only."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("file", str(path), allowed)
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise InputError("file", str(path), f"a file of at most {MAX_FILE_BYTES} bytes")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except (UnicodeDecodeError, OSError):
+        raise InputError("file", str(path), "a readable UTF-8 text file") from None
+    if "\x00" in text:
+        raise InputError("file", str(path), "a text file (this one holds NUL bytes)")
+    return text
+
+
+def parse_yaml(text: str, name: str = "spec") -> Any:
+    """``yaml.safe_load(text)``; errors name the line and column, never the text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(err, "problem", None) or "unreadable"
+        raise InputError(name, f"invalid YAML at {where}", f"valid YAML ({problem})") from None
+    except RecursionError:
+        raise InputError(name, "YAML nested too deeply", "a file nested at most a few "
+                         "levels deep") from None
+
+
+def _numeric(ann: Any) -> bool:
+    """Whether the annotation ``ann`` admits a number (int or float) but not a bool."""
+    stack, kinds = [ann], set()
+    while stack:
+        a = stack.pop()
+        if isinstance(a, type):
+            kinds.add(a)
+        stack.extend(typing.get_args(a))
+    return bool(kinds & {int, float}) and bool not in kinds
+
+
 def _input_error(err: ValidationError, raw: Any) -> InputError:
     """Turn pydantic's first error into an :class:`InputError` naming field/value/allowed."""
     first = err.errors()[0]
@@ -310,7 +454,10 @@ def _input_error(err: ValidationError, raw: Any) -> InputError:
     value = first.get("input")
     kind = first["type"]
     ctx = first.get("ctx") or {}
-    if kind == "extra_forbidden":
+    if kind == "bool_number":
+        field = ".".join([*loc, ctx["field"]])
+        value, allowed = ctx["value"], "a number, not true/false"
+    elif kind == "extra_forbidden":
         allowed = "no such field; the fields here are " + ", ".join(_fields_at(loc[:-1], raw))
     elif kind == "missing":
         allowed = "this field is required"

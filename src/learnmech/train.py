@@ -24,11 +24,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from learnmech.data import Dataset, load
+from learnmech.errors import InputError
 from learnmech.models import Network, build_model
 from learnmech.param import LayerPlan
-from learnmech.system import LearningRule, System
+from learnmech.system import LearningRule, System, check_memory
 
 Observable = float | list[float]
+
+
+#: Most probe points a schedule may ask for.
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,12 @@ class Schedule:
 
     kind: Literal["log", "linear"] = "log"
     points: int = 100
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("log", "linear"):
+            raise InputError("schedule", self.kind, "'log' or 'linear'")
+        if isinstance(self.points, bool) or not 1 <= self.points <= MAX_POINTS:
+            raise InputError("points", self.points, f"an integer from 1 to {MAX_POINTS}")
 
     def steps(self, total: int) -> list[int]:
         if total == 0:
@@ -125,10 +136,28 @@ class Trajectory:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; other names pass through."""
+    """``"auto"`` is CUDA when available, else CPU; other names must be available here
+    (else :class:`~learnmech.errors.InputError`)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise InputError("device", name, f"a device this machine has: 'auto', 'cpu'"
+                             f"{''.join(f', cuda:{i}' for i in range(count))}"
+                             f"{', mps' if torch.backends.mps.is_available() else ''}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError("device", name, "a device this machine has: 'auto', 'cpu'"
+                         f"{', cuda' if torch.cuda.is_available() else ''}")
+    return device
+
+
+def check_system(system: System) -> None:
+    """Fail before allocating anything when ``system`` cannot run here: its device is
+    missing or its memory estimate exceeds the budget (:func:`~learnmech.system.check_memory`)."""
+    resolve_device(system.device)
+    check_memory(system)
 
 
 def objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor], Tensor]:
@@ -230,6 +259,7 @@ def train(
         The :class:`Trajectory`, with the trained ``model`` and the ``data``.
     """
     start = time.perf_counter()
+    check_system(system)
     model, layer_plan, data, gen = initial_state(system)
     device = data.x_train.device
     rule = system.learning_rule
@@ -282,7 +312,14 @@ def train(
                 f"loss {value:.3g} above {divergence_factor:g}× the initial loss"
             )
             break
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as err:  # lr·update beyond the dtype's range (lr = 1e300)
+            if "overflow" not in str(err):
+                raise
+            status, diverged_at = "diverged", step
+            reason = f"the update overflows {system.dtype} (learning rate {rule.lr:g})"
+            break
         if progress is not None and (step + 1) % tick == 0:
             progress(step + 1, total)
     optimizer.zero_grad(set_to_none=True)
