@@ -96,9 +96,24 @@ def _context(bar: Progress | None, store: Store, fresh: bool) -> LawContext:
     return LawContext(store=store, fresh=fresh, on_progress=on_progress)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"learnmech {version('learnmech')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        ] = False) -> None:
+    """learnmech: theory that predicts, instruments that measure, laws that compare."""
+
+
 @app.command("list")
 def list_laws(as_json: JsonOpt = False) -> None:
-    """The law catalogue: id, strand, claim, reference."""
+    """The law catalogue: id, strand, claim, regime of validity, negative control."""
     laws = catalogue()
     if as_json:
         _print_json({"laws": [
@@ -107,10 +122,42 @@ def list_laws(as_json: JsonOpt = False) -> None:
             for law in laws
         ]})
         return
-    table = Table("law", "strand", "claim", "reference", show_lines=True)
+    table = Table("law", "strand", "claim", "regime", "control", show_lines=True)
     for law in laws:
-        table.add_row(law.id, STRANDS[law.strand], law.claim, law.reference)
+        table.add_row(law.id, STRANDS[law.strand], f"{law.claim} ({law.reference})",
+                      law.regime, _control(law))
     out.print(table)
+
+
+def _control(law: Any) -> str:
+    theory = getattr(law, "control_theory", "")
+    return f"{law.control} — rival: {theory}" if theory and theory != law.control else law.control
+
+
+@app.command()
+def describe(law_id: Annotated[str, typer.Argument(help="A law id (see `learnmech list`).")],
+             as_json: JsonOpt = False) -> None:
+    """One law in full: claim, reference, regime, the control and its rival theory, budgets."""
+    law = get_law(law_id)
+    info = {"id": law.id, "strand": law.strand, "claim": law.claim, "reference": law.reference,
+            "regime": law.regime, "negative_control": law.control,
+            "control_theory": getattr(law, "control_theory", ""),
+            "qualitative": getattr(law, "qualitative", ""), "budgets": dict(law.budgets)}
+    if as_json:
+        _print_json(info)
+        return
+    out.print(f"[bold]{escape(law.id)}[/] ({STRANDS[law.strand]}) — {escape(law.reference)}")
+    for key in ("claim", "regime", "negative_control", "control_theory", "qualitative"):
+        if info[key]:
+            out.print(f"[bold]{key.replace('_', ' ')}:[/] {escape(str(info[key]))}")
+    for budget, text in law.budgets.items():
+        out.print(f"[bold]{budget}:[/] {escape(text)}")
+
+
+@app.command()
+def schema() -> None:
+    """The JSON Schema of a system spec (what `learnmech run SPEC` accepts)."""
+    _print_json(System.model_json_schema())
 
 
 @app.command()

@@ -5,6 +5,10 @@ module per family, named after the paper's strands; importing this package regis
 them all.
 """
 
+import inspect
+import warnings
+from importlib.metadata import entry_points
+
 from learnmech.laws.base import (
     BUDGETS,
     LADDER,
@@ -24,11 +28,18 @@ from learnmech.laws.base import (
     catalogue,
     get_law,
     register,
+    registered,
 )
+
+ENTRY_POINTS = "learnmech.laws"
+"""The entry-point group through which an installed package adds laws: each entry names a
+module (whose ``@register`` classes join the catalogue on import) or a law class."""
 
 
 def _load_all() -> None:
-    """Import every law module (each registers its laws on import)."""
+    """Import every law module (each registers its laws on import), then the laws that
+    installed packages declare under the ``learnmech.laws`` entry point. A plugin that
+    fails to load is named in a ``RuntimeWarning`` and the rest of the catalogue loads."""
     from learnmech.laws import (  # noqa: F401
         collapse,
         conservation,
@@ -45,9 +56,21 @@ def _load_all() -> None:
         transfer,
     )
 
+    for entry in entry_points(group=ENTRY_POINTS):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plugin must not hide the catalogue
+            warnings.warn(f"law plugin {entry.name!r} ({entry.value}) did not load: "
+                          f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+            continue
+        if isinstance(loaded, type) and issubclass(loaded, Law) and not inspect.isabstract(
+                loaded) and loaded.id not in registered():
+            register(loaded)
+
 
 __all__ = [
     "BUDGETS",
+    "ENTRY_POINTS",
     "LADDER",
     "STRANDS",
     "Budget",
@@ -65,4 +88,5 @@ __all__ = [
     "catalogue",
     "get_law",
     "register",
+    "registered",
 ]

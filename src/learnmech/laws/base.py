@@ -427,6 +427,11 @@ def register(cls: type[Law]) -> type[Law]:
     return cls
 
 
+def registered() -> set[str]:
+    """The ids registered so far (without loading the catalogue)."""
+    return set(_REGISTRY)
+
+
 def catalogue() -> list[Law]:
     """Every registered law, in strand order then id."""
     from learnmech.laws import _load_all
