@@ -45,6 +45,10 @@ def test_run_runs_show_round_trip(tmp_path):
     shown = json.loads(cli("show", record["run_id"], "--json", cwd=tmp_path).stdout)
     assert shown["observables"]["train_loss"] == loss
     assert "run " + record["run_id"] in cli("show", record["run_id"], cwd=tmp_path).stdout
+    by_prefix = json.loads(cli("show", record["run_id"][:6], "--json", cwd=tmp_path).stdout)
+    assert by_prefix["run_id"] == record["run_id"]
+    unknown = cli("show", "zz-no-such", cwd=tmp_path)
+    assert unknown.returncode == 2 and "run_id" in unknown.stderr
 
 
 def test_check_json_report_and_stored_verdict(tmp_path):

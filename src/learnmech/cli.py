@@ -337,12 +337,14 @@ def runs(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="A run id from `learnmech runs`.")],
+    run_id: Annotated[str, typer.Argument(
+        help="A run id from `learnmech runs`, or a prefix of exactly one.")],
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One stored run: its spec, status and observables."""
     run_store = _existing(store)
+    run_id = run_store.resolve(run_id)
     if as_json:
         traj = run_store.load(run_id)
         _print_json({

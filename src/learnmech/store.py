@@ -459,6 +459,19 @@ class Store:
             return self.load_record(record)
         raise InputError("run_id", run_id, "the id of a stored run (see `learnmech runs`)")
 
+    def resolve(self, prefix: str) -> str:
+        """The stored run id that is ``prefix`` or the only one starting with it."""
+        ids = sorted({r for (r,) in self.conn.execute(
+            "SELECT DISTINCT run_id FROM runs WHERE substr(run_id, 1, ?) = ?",
+            (len(prefix), prefix))})
+        if prefix in ids:
+            return prefix
+        if len(ids) == 1:
+            return ids[0]
+        raise InputError("run_id", prefix, "the id of a stored run or a prefix of exactly one"
+                         + (f" (it starts {len(ids)}: {', '.join(ids[:5])}…)" if ids else
+                            " (see `learnmech runs`)"))
+
     def load_record(self, record: int) -> Trajectory:
         """The trajectory of one record (see the ``record`` column of :meth:`runs`)."""
         row = self.conn.execute(
