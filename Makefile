@@ -42,7 +42,7 @@ test: $(DATA)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy
 
 # The peers' environments (neural-tangents, PyHessian, mup, the CKA and curvature
