@@ -72,3 +72,16 @@ def test_a_control_that_does_not_fail_makes_the_verdict_inconclusive():
 def test_a_nan_criterion_makes_the_verdict_inconclusive():
     verdict = Ratio(math.nan, 1.0, 2.0).check("quick")
     assert verdict.verdict == "inconclusive" and verdict.sharpness.resolving_power is None
+
+
+def test_context_computes_each_cached_measurement_once():
+    ctx, calls = LawContext(), []
+
+    def compute(value):
+        calls.append(value)
+        return value
+
+    assert [ctx.cached(("law", "quick"), lambda: compute(1)) for _ in range(3)] == [1, 1, 1]
+    assert ctx.cached(("law", "standard"), lambda: compute(2)) == 2
+    assert calls == [1, 2]
+    assert LawContext().cached(("law", "quick"), lambda: compute(3)) == 3

@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from learnmech.errors import InputError
 from learnmech.store import Store
@@ -48,6 +48,8 @@ STRANDS = {
     "hyperparameters": "Theories of hyperparameters",
     "universality": "Universal behaviours",
 }
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -264,6 +266,10 @@ def _strict_json(value: Any) -> Any:
 class LawContext:
     """Where a law's runs go: a store (cached, resumable) or plain in-memory training.
 
+    Runs of a :class:`System` go through :meth:`run` (and the store); anything else a
+    law measures (a kernel at initialization, a purpose-built training loop) goes through
+    :meth:`cached`, so every check made through one context measures it once.
+
     Args:
         store: the run store; ``None`` trains without storing.
         fresh: retrain even when the store holds a result.
@@ -279,6 +285,16 @@ class LawContext:
         self.store = store
         self.fresh = fresh
         self.on_progress = on_progress
+        self._cached: dict[Hashable, Any] = {}
+
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` the first time ``key`` is asked for in this context, then its result.
+
+        ``key`` must name everything the result depends on (law id, budget, seed…).
+        """
+        if key not in self._cached:
+            self._cached[key] = compute()
+        return self._cached[key]
 
     def run(
         self, system: System, probes: Sequence[str], schedule: Schedule | None = None,
