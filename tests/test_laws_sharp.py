@@ -45,7 +45,7 @@ def test_competing_theory_fails(measured):
     assert law.judge(measurement, law.control_prediction("quick")).outcome == "fails"
 
 
-@pytest.mark.parametrize("factor", [0.5, 1.5])
+@pytest.mark.parametrize("factor", [0.5, 0.9, 1.1, 1.5])
 def test_scaled_prediction_fails(measured, factor):
     law, measurement, prediction = measured
     assert law.judge(measurement, _times(prediction, factor)).outcome == "fails"
