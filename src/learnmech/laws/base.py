@@ -203,6 +203,8 @@ class Verdict:
     seconds: float
     control_theory: str = ""
     sharpness: Sharpness = field(default_factory=Sharpness)
+    stored_seconds: float = 0.0
+    """Training time of the runs this check read back from the store instead of training."""
 
     @property
     def verdict(self) -> Outcome:
@@ -243,6 +245,7 @@ class Verdict:
             "run_ids": list(dict.fromkeys(self.evidence.run_ids + self.control_evidence.run_ids)),
             "notes": self.evidence.notes,
             "seconds": self.seconds,
+            "stored_seconds": self.stored_seconds,
             "figures": _strict_json(
                 [asdict(f) for f in self.evidence.figures + self.control_evidence.figures]),
         }
@@ -286,6 +289,8 @@ class LawContext:
         self.fresh = fresh
         self.on_progress = on_progress
         self._cached: dict[Hashable, Any] = {}
+        self.stored_seconds = 0.0
+        """Training time of the runs read back from the store rather than trained."""
 
     def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` the first time ``key`` is asked for in this context, then its result.
@@ -310,7 +315,10 @@ class LawContext:
                 report(name, done, total)
 
         if self.store is not None:
-            return self.store.run(system, probes, schedule, fresh=self.fresh, progress=progress)
+            traj = self.store.run(system, probes, schedule, fresh=self.fresh, progress=progress)
+            if traj.model is None:  # read back, not trained here
+                self.stored_seconds += traj.seconds
+            return traj
         from learnmech.probes import make_probes
         from learnmech.train import train
 
@@ -352,7 +360,7 @@ class Law(ABC):
         if budget not in BUDGETS:
             raise InputError("budget", budget, f"one of {list(BUDGETS)}")
         ctx = ctx or LawContext()
-        start = time.perf_counter()
+        start, stored = time.perf_counter(), ctx.stored_seconds
         evidence, control, theory, sharpness = self.evaluate(budget, ctx)
         return Verdict(
             law_id=self.id,
@@ -367,6 +375,7 @@ class Law(ABC):
             seconds=time.perf_counter() - start,
             control_theory=theory,
             sharpness=sharpness,
+            stored_seconds=ctx.stored_seconds - stored,
         )
 
 

@@ -1,9 +1,17 @@
-"""Draw a law's :class:`~learnmech.laws.Figure` data: theory as lines, measurement as dots."""
+"""Draw a law's :class:`~learnmech.laws.Figure` data: theory as lines, measurement as dots.
+
+Every panel has one legend naming every curve (or, when there are many, every colour and
+the two styles), a title wrapped to the panel's width, at most a handful of tick labels
+per axis (integers where the data are integers, such as layer indices), and one colour
+per ``group``. Panels are palette PNGs: a few tens of kB each.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import math
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -11,42 +19,116 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from PIL import Image
+
+TITLE_WIDTH = 62
+"""Characters per title line at the panel's width and font size."""
+MAX_LEGEND = 10
+"""Beyond this many curves the legend names the colours and the two styles instead."""
+PALETTE_COLOURS = 96
 
 
-def render_png(figure: dict[str, Any], dpi: int = 110) -> bytes:
-    """PNG bytes of one figure given as the dict form of :class:`learnmech.laws.Figure`.
+def _is_integer(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and bool(np.all(finite == np.round(finite)))
 
-    Curves of the same ``group`` share a colour; ``theory`` curves are lines and
-    ``measured`` curves are dots.
-    """
-    fig, ax = plt.subplots(figsize=(5.6, 3.7), dpi=dpi)
+
+def _ticks(ax: Axes, axis: str, scale: str, values: np.ndarray) -> None:
+    """At most ~6 labelled ticks: integer ticks for integer data, 1-2-5 ticks on a log
+    axis spanning less than two decades, decades otherwise."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    finite = values[np.isfinite(values)]
+    if scale == "log":
+        positive = finite[finite > 0]
+        span = math.log10(positive.max() / positive.min()) if positive.size else 0.0
+        subs = (1.0, 2.0, 5.0) if span < 2 else (1.0,)
+        target.set_major_locator(ticker.LogLocator(base=10, subs=subs, numticks=7))
+        target.set_major_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False)
+                                   if span >= 2 else ticker.FormatStrFormatter("%g"))
+        target.set_minor_formatter(ticker.NullFormatter())
+    else:
+        target.set_major_locator(ticker.MaxNLocator(nbins=6, integer=_is_integer(finite)))
+
+
+def _legend(ax: Axes, figure: dict[str, Any], colours: dict[str, Any]) -> None:
+    """One legend per panel, outside the axes when it is long."""
+    curves = figure["curves"]
+    entries = len(curves) + len(figure.get("hlines", []))
+    if entries == 0:
+        return
+    if len(curves) > MAX_LEGEND:
+        kinds = {c["kind"] for c in curves}
+        handles = [Line2D([], [], color=c, lw=3, label=g) for g, c in colours.items()]
+        if "theory" in kinds:
+            handles.append(Line2D([], [], color="0.2", lw=1.6, label="theory"))
+        if "measured" in kinds:
+            handles.append(Line2D([], [], color="0.2", ls="", marker="o", ms=3.5,
+                                  label="measured"))
+        handles += [Line2D([], [], color="0.35", ls="--", lw=1.0, label=label)
+                    for _, label in figure.get("hlines", [])]
+        ax.legend(handles=handles, fontsize=6.5, frameon=False, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), ncol=1 + len(handles) // 16)
+    elif entries > 6:
+        ax.legend(fontsize=6.5, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7, frameon=False)
+
+
+def draw(figure: dict[str, Any], dpi: int = 100) -> MplFigure:
+    """The matplotlib figure of one :class:`learnmech.laws.Figure` in its dict form (the
+    caller closes it). Curves of the same ``group`` share a colour; ``theory`` curves are
+    lines and ``measured`` curves are dots."""
+    curves = figure["curves"]
+    wide = len(curves) + len(figure.get("hlines", [])) > 6
+    fig, ax = plt.subplots(figsize=(7.4 if wide else 5.6, 3.7), dpi=dpi)
     colours: dict[str, Any] = {}
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    curves = figure["curves"]
+    xs, ys = [], []
     for curve in curves:
         group = curve.get("group", "") or curve["label"]
         colour = colours.setdefault(group, cycle[len(colours) % len(cycle)])
         # stored verdicts carry missing values as None: NaN here, a gap in the plot
         x, y = (np.asarray(curve[k], dtype=float) for k in ("x", "y"))
+        xs.append(x)
+        ys.append(y)
         if curve["kind"] == "theory":
             ax.plot(x, y, "-", color=colour, lw=1.6, label=curve["label"])
         else:
             ax.plot(x, y, "o", color=colour, ms=3.2, alpha=0.75, label=curve["label"])
     for y, label in figure.get("hlines", []):
         ax.axhline(y, color="0.35", ls="--", lw=1.0, label=label)
+        ys.append(np.asarray([y], dtype=float))
     ax.set_xscale(figure.get("xscale", "linear"))
     ax.set_yscale(figure.get("yscale", "linear"))
-    ax.set_title(figure["title"], fontsize=10)
-    ax.set_xlabel(figure["xlabel"])
-    ax.set_ylabel(figure["ylabel"])
+    empty = np.zeros(0)
+    _ticks(ax, "x", figure.get("xscale", "linear"), np.concatenate(xs) if xs else empty)
+    _ticks(ax, "y", figure.get("yscale", "linear"), np.concatenate(ys) if ys else empty)
+    ax.tick_params(labelsize=8)
+    ax.set_title(textwrap.fill(figure["title"], TITLE_WIDTH + (18 if wide else 0)),
+                 fontsize=9.5)
+    ax.set_xlabel(figure["xlabel"], fontsize=9)
+    ax.set_ylabel(figure["ylabel"], fontsize=9)
     ax.grid(alpha=0.25)
-    if len(curves) + len(figure.get("hlines", [])) <= 14:
-        ax.legend(fontsize=7, frameon=False, ncol=2)
+    _legend(ax, figure, colours)
     fig.tight_layout()
+    return fig
+
+
+def render_png(figure: dict[str, Any], dpi: int = 100) -> bytes:
+    """PNG bytes (palette-compressed) of :func:`draw`'s figure."""
+    fig = draw(figure, dpi)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    return buf.getvalue()
+    buf.seek(0)
+    image = Image.open(buf).convert("RGB").quantize(colors=PALETTE_COLOURS)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def data_uri(figure: dict[str, Any]) -> str:

@@ -34,21 +34,49 @@ def _resolution(verdict: dict[str, Any]) -> str:
     return "not reported" if power is None else f"{power:.0%}"
 
 
+def _duration(verdict: dict[str, Any]) -> str:
+    """Seconds the check took, and the training time of the runs it read from the store."""
+    seconds, stored = verdict["seconds"], verdict.get("stored_seconds") or 0.0
+    took = f"{seconds:.1f} s" if seconds >= 0.05 else "< 0.1 s"
+    return f"{took} + {stored:.0f} s of stored runs" if stored >= 0.5 else took
+
+
+def _control_class(control: dict[str, Any]) -> str:
+    """A control that fails is the check working (``ok``); one that holds is a problem."""
+    return {"fails": "ok", "holds": "bad"}.get(control["verdict"], "inconclusive")
+
+
+def _control_text(control: dict[str, Any]) -> str:
+    return {"fails": "fails ✓", "holds": "holds ✗"}.get(control["verdict"], control["verdict"])
+
+
+def _ladder(outcome: str) -> str:
+    """A scaled prediction's outcome: rejected (the check tells it from the theory) or not."""
+    return {"fails": "rejected", "holds": "accepted"}.get(outcome, outcome)
+
+
 def render(verdicts: Sequence[dict[str, Any]], title: str = "learnmech law catalogue") -> str:
     """The report's HTML text for ``verdicts``."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = _fmt
     env.filters["png"] = data_uri
     env.filters["resolution"] = _resolution
+    env.filters["duration"] = _duration
+    env.filters["control_class"] = _control_class
+    env.filters["control_text"] = _control_text
+    env.filters["ladder"] = _ladder
     template = env.from_string(
         resources.files("learnmech.report").joinpath("report.html.j2").read_text()
     )
-    order = list(STRANDS)
+    # a verdict stored under a strand this version does not know gets a section of its own
+    strands = STRANDS | {v["strand"]: str(v["strand"]) for v in verdicts
+                         if v["strand"] not in STRANDS}
+    order = list(strands)
     ordered = sorted(verdicts, key=lambda v: (order.index(v["strand"]), v["id"]))
     return template.render(
         title=title,
         verdicts=ordered,
-        strands=STRANDS,
+        strands=strands,
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",
         counts={
