@@ -32,9 +32,9 @@ MAX_LEGEND = 10
 PALETTE_COLOURS = 96
 
 
-def _is_integer(values: np.ndarray) -> bool:
-    finite = values[np.isfinite(values)]
-    return finite.size > 0 and bool(np.all(finite == np.round(finite)))
+def _entries(figure: dict[str, Any]) -> int:
+    """Legend entries when every curve and reference line is named."""
+    return len(figure["curves"]) + len(figure.get("hlines", []))
 
 
 def _ticks(ax: Axes, axis: str, scale: str, values: np.ndarray) -> None:
@@ -51,13 +51,13 @@ def _ticks(ax: Axes, axis: str, scale: str, values: np.ndarray) -> None:
                                    if span >= 2 else ticker.FormatStrFormatter("%g"))
         target.set_minor_formatter(ticker.NullFormatter())
     else:
-        target.set_major_locator(ticker.MaxNLocator(nbins=6, integer=_is_integer(finite)))
+        integer = finite.size > 0 and bool(np.all(finite == np.round(finite)))
+        target.set_major_locator(ticker.MaxNLocator(nbins=6, integer=integer))
 
 
 def _legend(ax: Axes, figure: dict[str, Any], colours: dict[str, Any]) -> None:
     """One legend per panel, outside the axes when it is long."""
-    curves = figure["curves"]
-    entries = len(curves) + len(figure.get("hlines", []))
+    curves, entries = figure["curves"], _entries(figure)
     if entries == 0:
         return
     if len(curves) > MAX_LEGEND:
@@ -83,7 +83,7 @@ def draw(figure: dict[str, Any], dpi: int = 100) -> MplFigure:
     caller closes it). Curves of the same ``group`` share a colour; ``theory`` curves are
     lines and ``measured`` curves are dots."""
     curves = figure["curves"]
-    wide = len(curves) + len(figure.get("hlines", [])) > 6
+    wide = _entries(figure) > 6
     fig, ax = plt.subplots(figsize=(7.4 if wide else 5.6, 3.7), dpi=dpi)
     colours: dict[str, Any] = {}
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
