@@ -1,12 +1,21 @@
-"""Effective rank, update rank and response modes against closed forms and ModeStrengths."""
+"""Effective rank, update rank, response modes and staircase readings against closed forms
+and ModeStrengths."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from learnmech.probes import ModeStrengths
-from learnmech.probes.stepwise import ResponseModes, UpdateRank, effective_rank, top_energy
+from learnmech.probes.stepwise import (
+    ResponseModes,
+    Staircase,
+    UpdateRank,
+    effective_rank,
+    rise_time,
+    top_energy,
+)
 from learnmech.system import DeepLinear, LearningRule, LinearTeacher, System
 from learnmech.train import ProbeState, initial_state, make_optimizer, objective, train
 
@@ -49,3 +58,29 @@ def test_response_modes_equal_mode_strengths_for_a_linear_network():
     traj = train(system, [ResponseModes(), ModeStrengths()])
     assert torch.allclose(torch.tensor(traj["response_modes"].values),
                           torch.tensor(traj["mode_strengths"].values), atol=1e-4)
+
+
+def test_rise_time_interpolates_the_first_crossing():
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    assert rise_time(t, [0.0, 0.2, 0.6, 1.0], 0.5) == pytest.approx(1.75)
+    assert rise_time(t, [0.7, 0.2, 0.6, 1.0], 0.5) == 0.0
+    assert math.isnan(rise_time(t, [0.0, 0.1, 0.2, 0.3], 0.5))
+
+
+def _logistic_staircase(times: list[float], width: float) -> Staircase:
+    t = np.linspace(0, 20, 2001)
+    strengths = np.stack([1 / (1 + np.exp(-(t - tk) / width)) for tk in times], axis=1)
+    k = len(times)
+    loss = np.sum((1 - strengths) ** 2, axis=1)
+    return Staircase(t, loss, strengths, np.ones(k), np.arange(k, -1, -1.0), np.ones(len(t) - 1))
+
+
+def test_staircase_step_times_and_plateaus():
+    sharp = _logistic_staircase([2.0, 6.0, 12.0], width=0.2)
+    assert sharp.step_times() == pytest.approx([2.0, 6.0, 12.0], abs=1e-3)
+    assert sharp.plateau_error() < 0.01
+    assert sharp.step_rank() == 1.0
+    blurred = _logistic_staircase([2.0, 2.5, 3.0], width=1.0)  # all modes together
+    assert blurred.plateau_error() > 0.15
+    unfinished = _logistic_staircase([2.0, 30.0], width=0.2)  # the second step never comes
+    assert math.isnan(unfinished.plateau_error()) and math.isnan(unfinished.step_rank())

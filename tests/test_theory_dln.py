@@ -79,3 +79,39 @@ def test_bad_arguments_are_input_errors():
         dln.mode_trajectory(1.0, -0.1, [0.0, 1.0], 2)
     with pytest.raises(InputError, match="fraction"):
         dln.time_to_learn(1.0, 0.01, 2, fraction=1.5)
+
+
+def _gd_balancedness(ws, sxx, syx, lr, steps, wd):
+    """Plain float64 GD on ½ tr(WΣ_xxWᵀ) − tr(Σ_yxWᵀ) with weight decay; C_l at the end."""
+    ws = [w.clone() for w in ws]
+    for _ in range(steps):
+        w1, w2, w3 = ws
+        err = w3 @ w2 @ w1 @ sxx - syx
+        grads = [(w3 @ w2).T @ err, w3.T @ err @ w1.T, err @ (w2 @ w1).T]
+        ws = [(1 - lr * wd) * w - lr * g for w, g in zip(ws, grads)]
+    return [ws[l + 1].T @ ws[l + 1] - ws[l] @ ws[l].T for l in range(2)]
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.2])
+def test_balancedness_drift_is_the_first_order_term_of_gd(wd):
+    """(C_GD(t) − (1 − ηλ)^{2k}C(0))/η converges to D(t) at rate O(η) (halving η halves the gap)."""
+    g = torch.Generator().manual_seed(3)
+    ws = [0.7 * torch.randn(5, 4, generator=g, dtype=torch.float64),
+          0.7 * torch.randn(5, 5, generator=g, dtype=torch.float64),
+          0.7 * torch.randn(3, 5, generator=g, dtype=torch.float64)]
+    a = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    sxx = a @ a.T / 4 + 0.5 * torch.eye(4, dtype=torch.float64)
+    syx = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    t = 2.0
+    d = dln.balancedness_drift(ws, sxx, syx, [0.0, t], weight_decay=wd)
+    c0 = [ws[l + 1].T @ ws[l + 1] - ws[l] @ ws[l].T for l in range(2)]
+    assert np.abs(d[0][0]).max() == 0.0 and d[0].shape == (2, 5, 5)
+    gaps = []
+    for lr in (0.004, 0.002):
+        c = _gd_balancedness(ws, sxx, syx, lr, round(t / lr), wd)
+        shrink = (1 - lr * wd) ** (2 * round(t / lr))
+        coef = [(cl - shrink * c0l).numpy() / lr for cl, c0l in zip(c, c0)]
+        gaps.append(max(np.linalg.norm(k - dl[-1]) / np.linalg.norm(dl[-1])
+                        for k, dl in zip(coef, d)))
+    assert gaps[1] < 0.04
+    assert gaps[0] / gaps[1] == pytest.approx(2.0, rel=0.15)

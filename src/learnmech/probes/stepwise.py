@@ -11,10 +11,16 @@
   set. With whitened inputs (``Σ_xx = I``) ``Σ_fx`` is the least-squares linear map of the
   network's outputs, so for a linear network these are its mode strengths
   (:class:`learnmech.probes.ModeStrengths`); for a nonlinear one, its linear part.
+* :func:`rise_time` and :class:`Staircase`: readings of recorded series, the time a mode
+  reaches half its target, how flat the loss is between steps, how low-rank each step is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,6 +38,68 @@ def effective_rank(m: Tensor) -> float:
         return 0.0
     p = s[s > 0] / total
     return float(torch.exp(-(p * p.log()).sum()))
+
+
+def rise_time(t: Sequence[float] | np.ndarray, s: Sequence[float] | np.ndarray,
+              level: float) -> float:
+    """First time the series ``s(t)`` reaches ``level``, interpolated linearly between the
+    samples (``t[0]`` if it starts there, NaN if it never does). ``t``, ``s``: ``(T,)``."""
+    t, s = np.asarray(t, dtype=float), np.asarray(s, dtype=float)
+    above = np.nonzero(s >= level)[0]
+    if above.size == 0:
+        return float("nan")
+    i = int(above[0])
+    if i == 0:
+        return float(t[0])
+    frac = (level - s[i - 1]) / (s[i] - s[i - 1])
+    return float(t[i - 1] + frac * (t[i] - t[i - 1]))
+
+
+@dataclass
+class Staircase:
+    """A stepwise run's record: times, loss, mode strengths and update low-rankness, with
+    the loss levels between steps.
+
+    Shapes: ``t``, ``loss`` ``(T,)``; ``strengths`` ``(T, K)`` (mode ``k`` grows towards
+    ``targets[k]``, ``(K,)``); ``levels`` ``(K + 1,)``, the loss with ``0, 1, …, K`` modes
+    learned; ``top`` ``(T − 1,)``, the least top-direction energy share over layers of the
+    update from measurement ``i`` to ``i + 1``.
+    """
+
+    t: np.ndarray
+    loss: np.ndarray
+    strengths: np.ndarray
+    targets: np.ndarray
+    levels: np.ndarray
+    top: np.ndarray
+
+    def step_times(self) -> np.ndarray:
+        """``(K,)``: the time each mode reaches half its target (:func:`rise_time`)."""
+        return np.array([rise_time(self.t, self.strengths[:, k], target / 2)
+                         for k, target in enumerate(self.targets)])
+
+    def plateau_error(self) -> float:
+        """Worst distance of the loss from the level ``L_k`` midway between measured steps
+        ``k`` and ``k+1``, in units of the step height ``L_{k−1} − L_k`` (NaN if a step
+        was not reached or there is only one)."""
+        times = self.step_times()
+        if len(times) < 2 or not np.all(np.isfinite(times)):
+            return float("nan")
+        errors = []
+        for k in range(1, len(times)):
+            loss = float(np.interp(0.5 * (times[k - 1] + times[k]), self.t, self.loss))
+            errors.append(abs(loss - self.levels[k]) / (self.levels[k - 1] - self.levels[k]))
+        return float(np.max(errors))
+
+    def step_rank(self) -> float:
+        """Least top-direction energy share of the update over the measurement interval in
+        which each mode reaches half its target (1 = a rank-one update; NaN if a step
+        was not reached)."""
+        times = self.step_times()
+        if not np.all(np.isfinite(times)):
+            return float("nan")
+        index = np.clip(np.searchsorted(self.t, times) - 1, 0, len(self.top) - 1)
+        return float(np.min(self.top[index]))
 
 
 def top_energy(m: Tensor) -> float:

@@ -29,7 +29,11 @@ Conservation (Arora et al. 2018; Du et al. 2018): ``C_l = W_{l+1}ᵀW_{l+1} − 
 constant under gradient flow and decays as ``C_l(0) e^{−2λ_wd t}`` with weight decay
 ``λ_wd`` (``dW/dt = −∇L − λ_wd W``). Under GD each step adds exactly
 ``η² (G_{l+1}ᵀG_{l+1} − G_l G_lᵀ)`` (``G`` the gradients) and multiplies by
-``(1 − ηλ_wd)²``, so at fixed time ``t`` the drift from conservation is ``O(η)``.
+``(1 − ηλ_wd)²``, so at fixed time ``t`` the drift from conservation is ``O(η)``: summing
+the ``k = t/η`` steps, ``C_l(t) = (1 − ηλ_wd)^{2k} C_l(0) + η D_l(t) + O(η²)`` with the
+first-order drift coefficient ``D_l(t) = ∫₀ᵗ e^{−2λ_wd (t−τ)} (G_{l+1}ᵀG_{l+1} − G_l G_lᵀ)(τ)
+dτ`` taken along the gradient-flow path (:func:`balancedness_drift`; the modified-equation
+view of Kunin et al. 2021).
 """
 
 from __future__ import annotations
@@ -124,6 +128,66 @@ def effective_initial_strength(
     p = w1.detach().double() @ v.double() + w2.detach().double().T @ u.double()
     evals = torch.linalg.eigvalsh(p.T @ p / 4.0)
     return np.sort(evals.cpu().numpy())[::-1].copy()
+
+
+def balancedness_drift(
+    weights: Sequence[torch.Tensor], sigma_xx: torch.Tensor, sigma_yx: torch.Tensor,
+    times: Sequence[float] | np.ndarray, weight_decay: float = 0.0,
+) -> list[np.ndarray]:
+    """First-order drift coefficients ``D_l(t)`` of the balancedness matrices under GD.
+
+    Integrates gradient flow ``dW_l/dt = −G_l − λ_wd W_l`` of ``L = ½ tr Σ_yy − tr(Σ_yx Wᵀ)
+    + ½ tr(W Σ_xx Wᵀ)``, ``W = W_L ⋯ W_1``, ``G_l = (W_L⋯W_{l+1})ᵀ (WΣ_xx − Σ_yx)
+    (W_{l−1}⋯W_1)ᵀ``, together with ``dD_l/dt = G_{l+1}ᵀG_{l+1} − G_l G_lᵀ − 2λ_wd D_l``,
+    ``D_l(0) = 0`` (float64, DOP853). GD with step ``η`` then has
+    ``C_l(t) − (1 − ηλ_wd)^{2k} C_l(0) = η D_l(t) + O(η²)`` after ``k = t/η`` steps.
+
+    Args:
+        weights: ``W_1 … W_L`` at ``t = 0``, ``W_l`` of shape ``(n_l, n_{l−1})``.
+        sigma_xx: input covariance ``(n_0, n_0)``.
+        sigma_yx: input-output covariance ``(n_L, n_0)``.
+        times: times ``t ≥ 0`` (gradient-flow units), ascending.
+        weight_decay: ``λ_wd``.
+
+    Returns:
+        For each pair ``l = 1 … L−1``: ``D_l`` at ``times``, shape ``(len(times), n_l, n_l)``.
+    """
+    if len(weights) < 2:
+        raise InputError("weights", len(weights), "at least two layers")
+    t = np.asarray(times, dtype=float)
+    if t.size == 0 or np.any(np.diff(t) < 0) or t[0] < 0:
+        raise InputError("times", t.tolist(), "ascending times t ≥ 0")
+    ws = [np.asarray(w.detach().double().cpu().numpy()) for w in weights]
+    sxx = sigma_xx.detach().double().cpu().numpy()
+    syx = sigma_yx.detach().double().cpu().numpy()
+    shapes = [w.shape for w in ws] + [(w.shape[0], w.shape[0]) for w in ws[:-1]]
+    sizes = [a * b for a, b in shapes]
+    cuts = np.cumsum(sizes)[:-1]
+
+    def rhs(_: float, y: np.ndarray) -> np.ndarray:
+        parts = [p.reshape(shape) for p, shape in zip(np.split(y, cuts), shapes, strict=True)]
+        w, d = parts[: len(ws)], parts[len(ws):]
+        below = [np.eye(ws[0].shape[1])]  # W_{l−1} ⋯ W_1
+        for wl in w[:-1]:
+            below.append(wl @ below[-1])
+        above = [np.eye(ws[-1].shape[0])]  # W_L ⋯ W_{l+1}, built from the top
+        for wl in reversed(w[1:]):
+            above.append(above[-1] @ wl)
+        above.reverse()
+        err = above[0] @ w[0] @ sxx - syx
+        grads = [a.T @ err @ b.T for a, b in zip(above, below, strict=True)]
+        dw = [-g - weight_decay * wl for g, wl in zip(grads, w, strict=True)]
+        dd = [grads[l + 1].T @ grads[l + 1] - grads[l] @ grads[l].T - 2 * weight_decay * d[l]
+              for l in range(len(d))]
+        return np.concatenate([x.ravel() for x in dw + dd])
+
+    y0 = np.concatenate([w.ravel() for w in ws] + [np.zeros(a * b) for a, b in shapes[len(ws):]])
+    sol = solve_ivp(rhs, (0.0, float(t[-1])), y0, t_eval=t, method="DOP853", rtol=1e-10,
+                    atol=1e-12)
+    if not sol.success:
+        raise RuntimeError(f"gradient-flow integration failed: {sol.message}")
+    out = np.split(sol.y, cuts, axis=0)[len(ws):]
+    return [o.T.reshape(len(t), *shape) for o, shape in zip(out, shapes[len(ws):], strict=True)]
 
 
 def conserved_decay(
