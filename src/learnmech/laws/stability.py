@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -574,12 +575,12 @@ class CentralFlow(JudgedLaw):
     def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
         """``runs``: seed → :class:`_EdgeRun` (GD kept in memory through ``ctx.cached``)."""
         b = _CENTRAL_FLOW_BUDGETS[budget]
-        runs = {}
+        runs: dict[int, _EdgeRun] = {}
         for seed in b.seeds:
             system = self._system(seed, self._START + b.horizon + self._HALF + 1)
             key = (self.id, system.run_id, b.horizon, self._START, self._HALF, self._DT,
                    self._TOL)
-            runs[seed] = ctx.cached(key, lambda s=system: self._edge_run(s, b.horizon))
+            runs[seed] = ctx.cached(key, functools.partial(self._edge_run, system, b.horizon))
         return Measurement({"runs": runs})
 
     def predict(self, budget: Budget) -> Prediction:
@@ -596,7 +597,9 @@ class CentralFlow(JudgedLaw):
     def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
         flow = next(iter(prediction.values)).split(": ")[0]
         k_sigma, k_loss = prediction[f"{flow}: σ²"], prediction[f"{flow}: L + σ²/η"]
-        criteria, notes, figures = [], [], []
+        criteria: list[Criterion] = []
+        notes: list[str] = []
+        figures: list[Figure] = []
         for seed, run in measurement["runs"].items():
             path, half = run.flows[flow], run.half
             wf = torch.stack(path.params)
