@@ -48,6 +48,35 @@ def test_thresholds_match_torch_optimizers(method: str, beta: float) -> None:
     assert rate == pytest.approx(stability.growth_factor(lr * lam, method, beta), rel=1e-2)  # type: ignore[arg-type]
 
 
+def test_gd_multiplies_each_eigen_coordinate_by_one_minus_lr_lambda() -> None:
+    """torch.optim.SGD on ½xᵀAx (random basis, float64): every resolved step multiplies
+    the coordinate along eigenvector i by 1 − ηλ_i, and it grows iff λ_i > 2/η."""
+    lr, ratios = 0.1, (0.05, 0.3, 0.6, 0.9, 0.98, 1.02, 1.1, 1.3, 1.45)  # λ in units of 2/η
+    g = torch.Generator().manual_seed(0)
+    lam = torch.tensor(ratios, dtype=torch.float64) * 2 / lr
+    q, _ = torch.linalg.qr(torch.randn(len(ratios), len(ratios), generator=g,
+                                       dtype=torch.float64))
+    a = q @ torch.diag(lam) @ q.T
+    x = nn.Parameter(q @ torch.ones(len(ratios), dtype=torch.float64))
+    opt = torch.optim.SGD([x], lr=lr)
+    coords = [(q.T @ x.detach()).numpy()]
+    for _ in range(60):
+        opt.zero_grad()
+        (0.5 * x @ a @ x).backward()
+        opt.step()
+        coords.append((q.T @ x.detach()).numpy())
+    c = np.asarray(coords)
+    # below 1e-6 of ‖x‖ the float64 round-off of the projection dominates
+    resolved = np.abs(c[:-1]) >= 1e-6 * np.linalg.norm(c[:-1], axis=1, keepdims=True)
+    factor = c[1:] / np.where(resolved, c[:-1], 1.0)
+    expected = np.broadcast_to(1 - lr * lam.numpy(), factor.shape)
+    assert np.allclose(factor[resolved], expected[resolved], rtol=1e-8)
+    log_rate = [np.mean(np.log(np.abs(factor[resolved[:, i], i]))) for i in range(len(ratios))]
+    grows = [bool(r > 0) for r in log_rate]
+    assert grows == [r > 1 for r in ratios]
+    assert grows == [stability.growth_factor(lr * float(v)) > 1 for v in lam]
+
+
 def test_closed_forms() -> None:
     assert stability.threshold("gd", 0.5) == 4.0
     assert stability.threshold("momentum", 0.1, 0.9) == pytest.approx(38.0)

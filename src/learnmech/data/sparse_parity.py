@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from learnmech.errors import InputError
@@ -67,3 +71,61 @@ class MultitaskSparseParity:
         control = torch.nn.functional.one_hot(tasks, self.n_tasks)
         x = torch.cat([control, 2 * bits - 1], dim=1).float()
         return x, y, tasks
+
+
+def train_width_ensemble(task: MultitaskSparseParity, widths: Sequence[int], steps: int,
+                         batch: int, lr: float, seed: int, points: int = 30
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Train one-hidden-layer ReLU networks of several widths on ``task`` with fresh
+    batches (Adam, cross-entropy), all at once as one batched ensemble that sees the same
+    batches (drawn from ``seed``).
+
+    Returns the log-spaced checkpoint steps ``(C,)`` and each network's test loss per
+    subtask in bits, ``(C, len(widths), n_tasks)``, measured on 200 fresh inputs per
+    subtask. Hidden units beyond a network's width are masked out; initialization is
+    PyTorch's ``nn.Linear`` default for each width.
+    """
+    g = torch.Generator().manual_seed(seed)
+    e, h, d = len(widths), max(widths), task.d_in
+    mask = torch.stack([(torch.arange(h) < w).float() for w in widths])[:, None, :]
+    fan2 = torch.tensor([w**-0.5 for w in widths]).view(e, 1, 1)
+    w1 = ((torch.rand(e, d, h, generator=g) * 2 - 1) * d**-0.5).requires_grad_()
+    b1 = ((torch.rand(e, 1, h, generator=g) * 2 - 1) * d**-0.5).requires_grad_()
+    w2 = ((torch.rand(e, h, 2, generator=g) * 2 - 1) * fan2).requires_grad_()
+    b2 = ((torch.rand(e, 1, 2, generator=g) * 2 - 1) * fan2).requires_grad_()
+    opt = torch.optim.Adam([w1, b1, w2, b2], lr=lr)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:  # (B, d) -> (E, B, 2)
+        return (torch.relu(x @ w1 + b1) * mask) @ w2 + b2
+
+    test_gen = torch.Generator().manual_seed(10_000 + seed)
+    tests = [task.sample(200, test_gen, i)[:2] for i in range(task.n_tasks)]
+    xt, yt = torch.cat([x for x, _ in tests]), torch.cat([y for _, y in tests])
+    checkpoints = set(np.unique(np.geomspace(1, steps, points).round().astype(int)).tolist())
+    seen, losses = [], []
+    with _one_torch_thread():
+        for step in range(1, steps + 1):
+            x, y, _ = task.sample(batch, g)
+            loss = F.cross_entropy(forward(x).reshape(-1, 2), y.repeat(e)) * e
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step in checkpoints:
+                with torch.no_grad():
+                    per = F.cross_entropy(forward(xt).reshape(-1, 2), yt.repeat(e),
+                                          reduction="none").view(e, task.n_tasks, -1).mean(2)
+                seen.append(step)
+                losses.append((per / math.log(2)).numpy())
+    return np.asarray(seen, dtype=float), np.stack(losses)
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run with one torch thread (restored after): on tensors this small a second thread
+    only adds contention, ten times over on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -112,3 +112,11 @@ def hutter_curve(alpha: float, n_features: int, samples: np.ndarray, tau: int, s
     mass = 1.0 - np.concatenate([[0.0], np.cumsum(p[ranked])])
     loss = mass[np.searchsorted(learned_at[ranked], samples, side="right")]
     return loss, learned_at
+
+
+def order_agreement(learned_at: np.ndarray) -> float:
+    """Among pairs of subtasks (more frequent ``i`` < ``j``) of which at least one was
+    learned, the fraction where ``i`` was learned no later than ``j``."""
+    i, j = np.triu_indices(len(learned_at), 1)
+    keep = np.isfinite(learned_at[i]) | np.isfinite(learned_at[j])
+    return float(np.mean(learned_at[i][keep] <= learned_at[j][keep])) if keep.any() else 0.0

@@ -725,3 +725,53 @@ def linear_scaling_exponent(a: float, b: float) -> float:
     returned is only the formula's.
     """
     return min(a - 1.0, 2.0 * b)
+
+
+# ---- learning curves of linear models, measured exponents ----------------------------
+
+
+def linear_learning_curves(m: int, a: float, b: float, sizes: np.ndarray, seed: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Population test error, relative to the target's variance, of two linear learners.
+
+    Data: ``x ∈ R^M`` Gaussian with covariance ``diag(λ_k)``, ``λ_k = k^−b``; target
+    ``y = βᵀx`` with ``λ_k β_k² = k^−a`` and random signs (seeded).
+
+    * Data scaling: the minimum-norm interpolant of the first ``n`` samples (ridgeless
+      regression), for each ``n`` in ``sizes``.
+    * Model scaling: the best linear readout of ``N`` Gaussian random features ``F x``
+      under the population distribution (unlimited data), for each ``N`` in ``sizes``.
+
+    Both errors are exact expectations over the test distribution,
+    ``Σ_k λ_k (β_k − β̂_k)²``, computed from nested prefixes of one sample / one feature
+    draw so that each curve is one learner growing. ``sizes`` ``(k,)`` increasing
+    integers; returns the data and model curves, each ``(k,)``.
+    """
+    rng = np.random.default_rng(seed)
+    k = np.arange(1, m + 1, dtype=float)
+    lam = k**-b
+    beta = rng.choice([-1.0, 1.0], m) * np.sqrt(k**-a / lam)
+    total = float(np.sum(lam * beta**2))
+    top = int(sizes.max())
+    x = rng.standard_normal((top, m)) * np.sqrt(lam)
+    y = x @ beta
+    xl = x * lam
+    gram, cross, proj = x @ x.T, xl @ x.T, xl @ beta
+    data = []
+    for n in sizes:
+        coef = np.linalg.solve(gram[:n, :n], y[:n])  # β̂ = X_nᵀ coef
+        data.append(total - 2 * proj[:n] @ coef + coef @ cross[:n, :n] @ coef)
+    f = rng.standard_normal((top, m))
+    fl = f * lam
+    feat_gram, feat_proj = fl @ f.T, fl @ beta
+    model = [total - feat_proj[:n] @ np.linalg.solve(feat_gram[:n, :n], feat_proj[:n])
+             for n in sizes]
+    return np.asarray(data) / total, np.asarray(model) / total
+
+
+def power_law_exponent(sizes: np.ndarray, errors: np.ndarray) -> tuple[float, float]:
+    """Least-squares exponent ``α`` of ``error ∝ size^−α`` on log-log axes (both arrays
+    ``(k,)``, positive) and the largest deviation of ``log error`` from that line."""
+    coef = np.polyfit(np.log(sizes), np.log(errors), 1)
+    dev = float(np.max(np.abs(np.log(errors) - np.polyval(coef, np.log(sizes)))))
+    return float(-coef[0]), dev
