@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from learnmech.laws.base import (
 from learnmech.linalg import HessianOperator, lanczos
 from learnmech.system import MLP, Digits, LearningRule, System, TeacherStudent
 from learnmech.theory import stability
-from learnmech.train import ProbeState, Schedule, Trajectory, objective, train
+from learnmech.train import Schedule, Trajectory, objective, train
 
 # ---- quadratic-stability -----------------------------------------------------------------
 
@@ -477,11 +477,12 @@ class _Iterates:
     def __init__(self) -> None:
         self.params: list[torch.Tensor] = []
 
-    def __call__(self, state: ProbeState) -> float:
+    def __call__(self, model: torch.nn.Module, loss_fn: Any, batch: Any, optimizer: Any,
+                 step: int) -> float:
         self.params.append(
-            torch.nn.utils.parameters_to_vector(state.model.parameters()).detach().clone())
+            torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone())
         with torch.no_grad():
-            return float(state.loss_fn(state.model(state.data.x_train), state.data.y_train))
+            return float(loss_fn(model(batch.x_train), batch.y_train))
 
 
 @dataclass
