@@ -17,7 +17,7 @@ from learnmech.ensemble import (
 from learnmech.errors import InputError
 from learnmech.probes import make_probes, register_probe
 from learnmech.system import MLP, DeepLinear, Digits, LearningRule, LinearTeacher, System
-from learnmech.train import ProbeState, Schedule, initial_state, objective, train
+from learnmech.train import Schedule, initial_state, objective, train
 
 SCHEDULE = Schedule("linear", 6)
 
@@ -76,13 +76,13 @@ class _OptimizerMoments:
 
     name = "test_optimizer_moments"
 
-    def __call__(self, state: ProbeState) -> list[float]:
+    def __call__(self, model, loss_fn, batch, optimizer, step) -> list[float]:
         out = []
-        for group in state.optimizer.param_groups:
+        for group in optimizer.param_groups:
             for p in group["params"]:
                 for key in ("exp_avg", "exp_avg_sq", "momentum_buffer", "step"):
-                    if key in state.optimizer.state.get(p, {}):
-                        out.append(float(state.optimizer.state[p][key].double().sum()))
+                    if key in optimizer.state.get(p, {}):
+                        out.append(float(optimizer.state[p][key].double().sum()))
         return out
 
 

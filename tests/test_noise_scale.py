@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import pytest
 import torch
+from torch import Tensor, nn
 
+from learnmech.data import Dataset
 from learnmech.probes import GradientNoiseScale
 from learnmech.system import MLP, Digits, LearningRule, System, TeacherStudent
-from learnmech.train import ProbeState, initial_state, make_optimizer, objective
+from learnmech.train import initial_state, make_optimizer, objective
 
 
-def _reference(state: ProbeState, weights: dict[str, float]) -> float:
+class Seen(NamedTuple):
+    """What a probe is called with: ``probe(*seen)``."""
+
+    model: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    data: Dataset
+    optimizer: torch.optim.Optimizer
+    step: int
+
+
+def _reference(state: Seen, weights: dict[str, float]) -> float:
     """B_simple from a Python loop of ordinary backward passes, one example each."""
     model, data = state.model, state.data
     grads = []
@@ -55,9 +70,9 @@ def _reference(state: ProbeState, weights: dict[str, float]) -> float:
 def test_noise_scale_matches_a_loop_of_backward_passes(system: System, weighted: bool) -> None:
     model, plan, data, _ = initial_state(system)
     optimizer = make_optimizer(model, plan, system.learning_rule)
-    state = ProbeState(0, model, data, objective(system, data), system, plan, optimizer)
+    state = Seen(model, objective(system, data), data, optimizer, 0)
     before = [p.detach().clone() for p in model.parameters()]
-    out = GradientNoiseScale(chunk=32)(state)
+    out = GradientNoiseScale(chunk=32)(*state)
     weights = {k: 1.0 for k, _ in model.named_parameters()}
     if weighted:  # μP at 4× the base width: layer learning rates differ
         lrs = {

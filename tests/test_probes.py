@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 import torch
+from torch import Tensor, nn
 
+from learnmech.data import Dataset
 from learnmech.errors import InputError
 from learnmech.probes import make_probe, make_probes
 from learnmech.system import MLP, DeepLinear, Digits, Hierarchy, LearningRule, LinearTeacher, System
-from learnmech.train import ProbeState, Schedule, initial_state, objective, train
+from learnmech.train import Schedule, initial_state, objective, train
 
 
-def _state(system: System) -> ProbeState:
-    model, plan, data, _ = initial_state(system)
+class Seen(NamedTuple):
+    """What a probe is called with: ``probe(*seen)``."""
+
+    model: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    data: Dataset
+    optimizer: torch.optim.Optimizer
+    step: int
+
+
+def _state(system: System) -> Seen:
+    model, _, data, _ = initial_state(system)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    return ProbeState(0, model, data, objective(system, data), system, plan, opt)
+    return Seen(model, objective(system, data), data, opt, 0)
 
 
 def test_mode_strengths_and_e2e_svals_match_numpy():
@@ -27,16 +42,16 @@ def test_mode_strengths_and_e2e_svals_match_numpy():
     u, _, vt = np.linalg.svd(teacher)
     expected = np.abs(np.einsum("ia,ij,ja->a", u[:, :4], product, vt[:4].T))
     # the probe uses Σ_yx of the float32 training data: agreement to float32 round-off
-    np.testing.assert_allclose(make_probe("mode_strengths")(state).numpy(), expected, rtol=1e-5,
+    np.testing.assert_allclose(make_probe("mode_strengths")(*state).numpy(), expected, rtol=1e-5,
                                atol=1e-6)
-    np.testing.assert_allclose(make_probe("e2e_svals")(state).numpy(),
+    np.testing.assert_allclose(make_probe("e2e_svals")(*state).numpy(),
                                np.linalg.svd(product, compute_uv=False), rtol=1e-6, atol=1e-12)
 
 
 def test_degenerate_modes_report_block_singular_values():
     system = System(architecture=DeepLinear(hidden=[6]), data=Hierarchy())
     state = _state(system)
-    values = make_probe("mode_strengths")(state)
+    values = make_probe("mode_strengths")(*state)
     assert values.shape == (4,)  # √7/2, √3/2 and the 2-dimensional group of 1/2
     _, u, v = state.data.modes()[2]
     block = u.T @ state.model.end_to_end(torch.float64) @ v
@@ -48,14 +63,14 @@ def test_balancedness_matrices_and_drift():
                                                                                singular_values=[1.0]))
     state = _state(system)
     probe = make_probe("balancedness")
-    first = probe(state)
+    first = probe(*state)
     w = [layer.weight.detach().double() for layer in state.model.layers]
     c0 = w[1].T @ w[1] - w[0] @ w[0].T
     assert first["balancedness.norm.0"] == pytest.approx(float(torch.linalg.norm(c0)))
     assert first["balancedness.drift.0"] == 0.0
     with torch.no_grad():
         state.model.layers[0].weight.mul_(2.0)
-    second = probe(state)
+    second = probe(*state)
     c0_new = w[1].T @ w[1] - 4 * w[0] @ w[0].T
     assert second["balancedness.drift.0"] == pytest.approx(float(torch.linalg.norm(c0_new - c0)))
 
@@ -66,10 +81,10 @@ def test_loss_and_accuracy_probes_match_direct_evaluation():
     state = _state(system)
     with torch.no_grad():
         logits = state.model(state.data.x_test)
-    loss = make_probe("loss")(state)
+    loss = make_probe("loss")(*state)
     assert loss["test_loss"] == pytest.approx(
         float(torch.nn.functional.cross_entropy(logits, state.data.y_test)))
-    acc = make_probe("accuracy")(state)
+    acc = make_probe("accuracy")(*state)
     assert acc["test_accuracy"] == pytest.approx(
         float((logits.argmax(1) == state.data.y_test).float().mean()))
 
@@ -81,7 +96,7 @@ def test_probes_leave_mode_and_gradients_alone():
     state.model.train()
     for probe in make_probes(["loss", "weight_svals", "e2e_svals", "mode_strengths",
                               "balancedness"]):
-        probe(state)
+        probe(*state)
         assert state.model.training
         assert all(p.grad is None for p in state.model.parameters())
 

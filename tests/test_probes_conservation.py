@@ -1,11 +1,26 @@
 """Per-neuron conserved quantities against the exact one-step GD identity."""
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import pytest
 import torch
+from torch import Tensor, nn
 
+from learnmech.data import Dataset
 from learnmech.probes.conservation import NeuronBalance, neuron_balance, neuron_terms
 from learnmech.system import MLP, LearningRule, System, TeacherStudent
-from learnmech.train import ProbeState, initial_state, make_optimizer, objective
+from learnmech.train import initial_state, make_optimizer, objective
+
+
+class Seen(NamedTuple):
+    """What a probe is called with: ``probe(*seen)``."""
+
+    model: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    data: Dataset
+    optimizer: torch.optim.Optimizer
+    step: int
 
 
 def _one_step(system: System) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
@@ -80,14 +95,14 @@ def test_probe_reports_drift_relative_to_initial_scale():
     system = System(architecture=MLP(width=8), data=TeacherStudent(d_in=3, n_train=10, n_test=0),
                     learning_rule=LearningRule(steps=0))
     model, plan, data, _ = initial_state(system)
-    state = ProbeState(0, model, data, objective(system, data), system, plan,
-                       make_optimizer(model, plan, system.learning_rule))
+    state = Seen(model, objective(system, data), data,
+                make_optimizer(model, plan, system.learning_rule), 0)
     probe = NeuronBalance()
-    probe.start(state)
-    first = probe(state)
+    probe.start(*state)
+    first = probe(*state)
     assert first["neuron_balance.drift.0"] == 0.0
     out, inc = neuron_terms(model, plan)[0]
     with torch.no_grad():
         model.layers[1].weight[:, 2] *= 2.0  # grows ‖a_2‖² by a factor 4
-    second = probe(state)
+    second = probe(*state)
     assert second["neuron_balance.drift.0"] == pytest.approx(float(3 * out[2] / (out + inc).mean()))

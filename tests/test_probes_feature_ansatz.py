@@ -1,9 +1,14 @@
 """AGOP against finite differences and closed forms; the feature-ansatz probe."""
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 import torch
+from torch import Tensor, nn
 
+from learnmech.data import Dataset
 from learnmech.errors import InputError
 from learnmech.models import Network
 from learnmech.probes.feature_ansatz import (
@@ -13,6 +18,16 @@ from learnmech.probes.feature_ansatz import (
     matrix_correlation,
     psd_sqrt,
 )
+
+
+class Seen(NamedTuple):
+    """What a probe is called with: ``probe(*seen)``."""
+
+    model: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    data: Dataset
+    optimizer: torch.optim.Optimizer
+    step: int
 
 
 def _net(activation: str, seed: int = 0, widths=(5, 7, 6, 3)) -> Network:
@@ -75,15 +90,15 @@ def test_matrix_correlation_and_sqrt():
 
 def test_feature_ansatz_probe_leaves_model_untouched():
     from learnmech.system import MLP, LearningRule, System, TeacherStudent
-    from learnmech.train import ProbeState, initial_state, make_optimizer, objective
+    from learnmech.train import initial_state, make_optimizer, objective
 
     system = System(architecture=MLP(width=16), data=TeacherStudent(n_train=64, n_test=0),
                     learning_rule=LearningRule(steps=0))
     model, plan, data, _ = initial_state(system)
     model.eval()
-    state = ProbeState(0, model, data, objective(system, data), system, plan,
-                       make_optimizer(model, plan, system.learning_rule))
-    values = FeatureAnsatz()(state)
+    state = Seen(model, objective(system, data), data,
+                make_optimizer(model, plan, system.learning_rule), 0)
+    values = FeatureAnsatz()(*state)
     assert -1 <= values["nfa.correlation"] <= 1
     assert not model.training
     assert all(p.grad is None for p in model.parameters())

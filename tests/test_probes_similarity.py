@@ -1,13 +1,17 @@
 """Representational similarity against independent references: brute-force U-statistics,
 the feature form of CKA, scikit-learn's nearest neighbours, Monte-Carlo unbiasedness."""
 
+from collections.abc import Callable
 from itertools import permutations
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
+from torch import Tensor, nn
 
+from learnmech.data import Dataset
 from learnmech.errors import InputError
 from learnmech.probes.similarity import (
     FeatureGram,
@@ -19,6 +23,16 @@ from learnmech.probes.similarity import (
     mutual_knn,
     unflatten_gram,
 )
+
+
+class Seen(NamedTuple):
+    """What a probe is called with: ``probe(*seen)``."""
+
+    model: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    data: Dataset
+    optimizer: torch.optim.Optimizer
+    step: int
 
 
 def _features(n: int, p: int, seed: int) -> torch.Tensor:
@@ -109,14 +123,14 @@ def test_alignment_and_bad_input():
 def test_feature_gram_probe_is_gram_of_penultimate_representation():
     from learnmech.probes.hidden import hidden_features, penultimate, readout
     from learnmech.system import MLP, Digits, LearningRule, System
-    from learnmech.train import ProbeState, initial_state, make_optimizer, objective
+    from learnmech.train import initial_state, make_optimizer, objective
 
     system = System(architecture=MLP(width=16, depth=3), data=Digits(n_train=200, n_test=150),
                     objective="cross_entropy", learning_rule=LearningRule(steps=0))
     model, plan, data, _ = initial_state(system)
-    state = ProbeState(0, model, data, objective(system, data), system, plan,
-                       make_optimizer(model, plan, system.learning_rule))
-    value = FeatureGram()(state)
+    state = Seen(model, objective(system, data), data,
+                make_optimizer(model, plan, system.learning_rule), 0)
+    value = FeatureGram()(*state)
     h = penultimate(model, data.x_test[:128])
     assert torch.allclose(unflatten_gram(value), h.double() @ h.double().T)
     # the replayed forward pass is the network's: readout(penultimate) = output

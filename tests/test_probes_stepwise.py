@@ -2,11 +2,15 @@
 and ModeStrengths."""
 
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 import torch
+from torch import Tensor, nn
 
+from learnmech.data import Dataset
 from learnmech.probes import ModeStrengths
 from learnmech.probes.stepwise import (
     ResponseModes,
@@ -17,7 +21,17 @@ from learnmech.probes.stepwise import (
     top_energy,
 )
 from learnmech.system import DeepLinear, LearningRule, LinearTeacher, System
-from learnmech.train import ProbeState, initial_state, make_optimizer, objective, train
+from learnmech.train import initial_state, make_optimizer, objective, train
+
+
+class Seen(NamedTuple):
+    """What a probe is called with: ``probe(*seen)``."""
+
+    model: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+    data: Dataset
+    optimizer: torch.optim.Optimizer
+    step: int
 
 
 def test_effective_rank_closed_forms():
@@ -31,21 +45,21 @@ def test_effective_rank_closed_forms():
     assert effective_rank(torch.zeros(3, 3)) == 0.0
 
 
-def _state(system: System) -> ProbeState:
+def _state(system: System) -> Seen:
     model, plan, data, _ = initial_state(system)
-    return ProbeState(0, model, data, objective(system, data), system, plan,
-                      make_optimizer(model, plan, system.learning_rule))
+    return Seen(model, objective(system, data), data,
+                make_optimizer(model, plan, system.learning_rule), 0)
 
 
 def test_update_rank_measures_the_change_between_calls():
     state = _state(System(architecture=DeepLinear(hidden=[5]), data=LinearTeacher()))
     probe = UpdateRank()
-    probe.start(state)
-    assert probe(state) == {}
+    probe.start(*state)
+    assert probe(*state) == {}
     with torch.no_grad():
         state.model.layers[0].weight += torch.outer(torch.ones(5), torch.arange(6.0))
         state.model.layers[1].weight += torch.eye(6, 5)
-    out = probe(state)
+    out = probe(*state)
     assert out["update_rank.0"] == pytest.approx(1.0, abs=1e-6)
     assert out["update_rank.1"] == pytest.approx(5.0, abs=1e-6)
     assert out["update_top.1"] == pytest.approx(0.2, abs=1e-6)

@@ -48,7 +48,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from learnmech.errors import InputError
-from learnmech.laws.base import Curve, Figure
+from learnmech.figures import Curve, Figure
 from learnmech.loop import default_loss, train_module
 from learnmech.param import ModulePlan, canonical_name
 

@@ -44,14 +44,14 @@ from learnmech.probes import make_probes
 from learnmech.store import Store
 from learnmech.system import LearningRule, System
 from learnmech.train import (
-    ProbeState,
     Schedule,
     Series,
     Trajectory,
-    _record,
     make_optimizer,
     objective,
+    record,
     resolve_device,
+    start_probes,
     train,
 )
 
@@ -156,12 +156,8 @@ def train_ensemble(
     vectorized = [name for name in probes if name in _VECTORIZED]
     instruments = [make_probes([p for p in probes if p not in _VECTORIZED]) for _ in members]
     probe_steps = set((schedule or Schedule()).steps(total)) if probes else set()
-    states = [ProbeState(0, m.model, data, loss_fn, m.system, m.plan, m.optimizer) for m in members]
-    for insts, state in zip(instruments, states, strict=True):
-        for probe in insts:
-            begin = getattr(probe, "start", None)
-            if begin is not None:
-                begin(state)
+    for insts, m in zip(instruments, members, strict=True):
+        start_probes(insts, m.model, loss_fn, data, m.optimizer)
 
     template = members[0].model
     layout = _Layout(template)
@@ -197,8 +193,8 @@ def train_ensemble(
             for k, m in enumerate(members):
                 if m.status == "completed" and instruments[k]:
                     _sync(m, k, params, opt, layout)
-                    states[k].step = step
-                    _record(instruments[k], states[k], m.observables)
+                    record(instruments[k], m.model, loss_fn, data, m.optimizer, step,
+                           m.observables)
         if step == total or not bool(alive.any()):
             break
         xb, yb = next(batches)

@@ -666,7 +666,7 @@ def sweep_figures(
     """Figures of a stored sweep: loss-vs-learning-rate curves (one per value of the other
     varied fields, e.g. per width) when the sweep varies ``learning_rule.lr``, and a
     heatmap of ``metric`` (mean over seeds) when it varies exactly two fields."""
-    from learnmech.laws.base import Curve, Figure
+    from learnmech.figures import Curve, Figure
 
     table = aggregate(sweep, summary(sweep, store), metric)
     keys = [k for k in sweep.varied if k != "seed"]

@@ -5,9 +5,11 @@ probes run on the steps of a :class:`Schedule`, and divergence ends the run as a
 outcome. A run diverges at step ``s`` when the loss evaluated before update ``s`` is not
 finite or exceeds ``divergence_factor`` times the loss at step 0.
 
-Probes see the model *before* the update of the step they are called at, so step 0 is
-the initialization and step ``steps`` is the trained network. Probes are not run on
-non-finite weights: the run is recorded as diverged at that step instead.
+Probes (:class:`learnmech.probes.base.Probe`) are called as ``probe(model, loss_fn, data,
+optimizer, step)`` with the run's whole data set as the batch. They see the model *before*
+the update of the step they are called at, so step 0 is the initialization and step
+``steps`` is the trained network. Probes are not run on non-finite weights: the run is
+recorded as diverged at that step instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from learnmech.data import Dataset, load
 from learnmech.errors import InputError
 from learnmech.models import Network, build_model
 from learnmech.param import LayerPlan
+from learnmech.probes.base import LossFn, Probe
 from learnmech.system import LearningRule, System, check_memory
 
 Observable = float | list[float]
@@ -62,36 +65,6 @@ class Schedule:
         else:
             grid = np.linspace(0, total, max(self.points, 2))
         return sorted({0, total, *(round(float(s)) for s in grid)})
-
-
-@dataclass
-class ProbeState:
-    """What a probe sees: the step, the model, the data on the model's device, the loss.
-
-    ``loss_fn(outputs, y)`` is the system's objective applied to raw labels or targets.
-    """
-
-    step: int
-    model: nn.Module
-    data: Dataset
-    loss_fn: Callable[[Tensor, Tensor], Tensor]
-    system: System
-    plan: tuple[LayerPlan, ...]
-    optimizer: torch.optim.Optimizer
-
-
-@runtime_checkable
-class Probe(Protocol):
-    """An instrument: ``probe(state)`` returns an observable or a mapping name → observable.
-
-    A probe may define ``start(state)``, called once at step 0 before any measurement, to
-    reset state it keeps across calls. A probe must leave the model's mode, dtype, device
-    and gradients as it found them.
-    """
-
-    name: str
-
-    def __call__(self, state: ProbeState) -> Any: ...
 
 
 @dataclass
@@ -208,13 +181,36 @@ def _as_observable(value: Any) -> Observable:
     return float(value)
 
 
-def _record(probes: Iterable[Probe], state: ProbeState, out: dict[str, Series]) -> None:
+def start_probes(
+    probes: Iterable[Probe],
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Dataset,
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    """Call ``start`` on every probe that has one, before step 0."""
     for probe in probes:
-        result = probe(state)
+        begin = getattr(probe, "start", None)
+        if begin is not None:
+            begin(model, loss_fn, data, optimizer, 0)
+
+
+def record(
+    probes: Iterable[Probe],
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Dataset,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    out: dict[str, Series],
+) -> None:
+    """Measure every probe at ``step`` and append what it returns to ``out``."""
+    for probe in probes:
+        result = probe(model, loss_fn, data, optimizer, step)
         items = result.items() if isinstance(result, Mapping) else [(probe.name, result)]
         for name, value in items:
             series = out.setdefault(name, Series())
-            series.steps.append(state.step)
+            series.steps.append(step)
             series.values.append(_as_observable(value))
 
 
@@ -267,11 +263,7 @@ def train(
     loss_fn = objective(system, data)
     total = rule.steps
     probe_steps = set((schedule or Schedule()).steps(total)) if probes else set()
-    state = ProbeState(0, model, data, loss_fn, system, layer_plan, optimizer)
-    for probe in probes:
-        begin = getattr(probe, "start", None)
-        if begin is not None:
-            begin(state)
+    start_probes(probes, model, loss_fn, data, optimizer)
 
     x, y = data.x_train, data.y_train
     n = x.shape[0]
@@ -288,8 +280,7 @@ def train(
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 status, diverged_at, reason = "diverged", step, "non-finite parameters"
                 break
-            state.step = step
-            _record(probes, state, observables)
+            record(probes, model, loss_fn, data, optimizer, step, observables)
         if step == total:
             break
         if batch is None:

@@ -51,7 +51,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from learnmech.errors import InputError
-from learnmech.linalg import HessianOperator, PreconditionedOperator, adam_preconditioner, lanczos
+from learnmech.linalg import HessianOperator, PreconditionedOperator, adam_preconditioner
+from learnmech.probes.base import optimizer_weights
+from learnmech.probes.curvature import TopEigenvalue
 from learnmech.theory.stability import Method, threshold
 
 Batch = Any
@@ -281,8 +283,7 @@ class SharpnessTwin:
     name = "sharpness"
 
     def __init__(self, tol: float = 1e-3, max_iter: int = 100) -> None:
-        self.tol, self.max_iter = tol, max_iter
-        self._v: dict[str, Tensor] = {}
+        self.top = TopEigenvalue(tol, max_iter)
 
     def __call__(self, ctx: Context) -> list[Reading]:
         return [self._read(ctx, "", _trainable(ctx.model))]
@@ -296,10 +297,7 @@ class SharpnessTwin:
         op = HessianOperator(wrapped, _identity_loss, (ctx.probe_batch, _NO_TARGET),
                              params=[f"model.{n}" for n in names])
         matrix = PreconditionedOperator(op, twin.scale) if twin.scale is not None else op
-        top = lanczos(matrix, 1, tol=self.tol, max_iter=self.max_iter,
-                      v0=self._v.get(layer), seed=ctx.seed)
-        self._v[layer] = top.vectors[:, 0]
-        value = float(top.values[0]) + twin.shift
+        value = self.top(matrix, layer, seed=ctx.seed) + twin.shift
         ratio = value / twin.threshold
         return Reading(ctx.step, self.name, layer, value, twin.threshold, ratio,
                        f"{edge_regime(ratio)} ({twin.describe})")
@@ -489,7 +487,8 @@ class NoiseScaleTwin:
                             "a batch of one example has no noise estimate")]
         b = n // m
         names = _trainable(ctx.model)
-        weight = _lr_weights(ctx.optimizer, ctx.model, names)
+        rates = optimizer_weights(ctx.model, ctx.optimizer)
+        weight = [rates[k] for k in names]
         total = [torch.zeros(p.shape, dtype=torch.float64)
                  for p in (dict(ctx.model.named_parameters())[k] for k in names)]
         squares = 0.0
@@ -508,14 +507,6 @@ class NoiseScaleTwin:
         regime = "linear scaling" if ratio < 1 else "diminishing returns"
         return [Reading(ctx.step, self.name, "", value, float(n), ratio,
                         f"{regime} (batch {n} vs B_simple)")]
-
-
-def _lr_weights(optimizer: torch.optim.Optimizer, model: nn.Module,
-                names: Sequence[str]) -> list[float]:
-    lr_of = {id(p): float(g["lr"]) for g in optimizer.param_groups for p in g["params"]}
-    base = float(optimizer.defaults.get("lr", 1.0)) or 1.0
-    named = dict(model.named_parameters())
-    return [lr_of.get(id(named[k]), base) / base for k in names]
 
 
 class KernelMovementTwin:

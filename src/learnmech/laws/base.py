@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
 from learnmech.errors import InputError
+from learnmech.figures import Curve, Figure  # noqa: F401  (Curve: re-exported to the law modules)
 from learnmech.store import Store
 from learnmech.system import System
 from learnmech.train import Schedule, Trajectory
@@ -73,30 +74,6 @@ class Criterion:
         if not self.measured:
             return False
         return self.value <= self.tolerance if self.sense == "<=" else self.value >= self.tolerance
-
-
-@dataclass
-class Curve:
-    """One series of a figure: a theory line or measured dots (same ``group`` = same colour)."""
-
-    label: str
-    x: list[float]
-    y: list[float]
-    kind: Literal["theory", "measured"]
-    group: str = ""
-
-
-@dataclass
-class Figure:
-    """Data for one panel: curves, axes, optional horizontal reference lines."""
-
-    title: str
-    xlabel: str
-    ylabel: str
-    curves: list[Curve] = field(default_factory=list)
-    xscale: Literal["linear", "log"] = "linear"
-    yscale: Literal["linear", "log"] = "linear"
-    hlines: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass

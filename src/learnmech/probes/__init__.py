@@ -1,9 +1,9 @@
 """Instruments that measure a model during or after training.
 
-Each probe is a small object with a ``name`` and ``__call__(state)`` (see
-:class:`learnmech.train.Probe`). :func:`make_probe` builds one from its name, which is how
-the CLI and the store refer to them: on equal systems, equal names mean equal
-measurements.
+Each probe is a small object with a ``name``, called as ``probe(model, loss_fn, batch,
+optimizer, step)`` in any training loop (see :mod:`learnmech.probes.base`).
+:func:`make_probe` builds one from its name, which is how the CLI and the store refer to
+them: on equal systems, equal names mean equal measurements.
 """
 
 from learnmech.probes import curvature, features, ntk  # noqa: F401  (register their probes)

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from learnmech.errors import InputError
-from learnmech.models import Network
-from learnmech.train import ProbeState
-
-
-def _network(state: ProbeState) -> Network:
-    if not isinstance(state.model, Network):
-        raise InputError("model", type(state.model).__name__, "a learnmech Network")
-    return state.model
+from learnmech.probes.base import Batch, LossFn, dataset, is_classification, splits
+from learnmech.probes.hidden import as_network
 
 
 class Loss:
@@ -23,12 +17,15 @@ class Loss:
     name = "loss"
 
     @torch.no_grad()
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        d = state.data
-        out = {"train_loss": float(state.loss_fn(state.model(d.x_train), d.y_train))}
-        if d.x_test.shape[0]:
-            out["test_loss"] = float(state.loss_fn(state.model(d.x_test), d.y_test))
-        return out
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        return {f"{split}_loss": float(loss_fn(model(x), y)) for split, x, y in splits(batch)}
 
 
 class Accuracy:
@@ -37,15 +34,20 @@ class Accuracy:
     name = "accuracy"
 
     @torch.no_grad()
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        d = state.data
-        if d.task != "classification":
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        if not is_classification(batch):
             raise InputError("probe", "accuracy", "a classification data set")
-        out = {}
-        for split, x, y in (("train", d.x_train, d.y_train), ("test", d.x_test, d.y_test)):
-            if x.shape[0]:
-                out[f"{split}_accuracy"] = float((state.model(x).argmax(1) == y).double().mean())
-        return out
+        return {
+            f"{split}_accuracy": float((model(x).argmax(1) == y).double().mean())
+            for split, x, y in splits(batch)
+        }
 
 
 class WeightSingularValues:
@@ -54,10 +56,17 @@ class WeightSingularValues:
 
     name = "weight_svals"
 
-    def __call__(self, state: ProbeState) -> dict[str, Tensor]:
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, Tensor]:
         return {
             f"weight_svals.{l}": torch.linalg.svdvals(w.double())
-            for l, w in enumerate(_network(state).effective_weights())
+            for l, w in enumerate(as_network(model).effective_weights())
         }
 
 
@@ -66,8 +75,15 @@ class EndToEndSingularValues:
 
     name = "e2e_svals"
 
-    def __call__(self, state: ProbeState) -> Tensor:
-        return torch.linalg.svdvals(_network(state).end_to_end(torch.float64))
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> Tensor:
+        return torch.linalg.svdvals(as_network(model).end_to_end(torch.float64))
 
 
 class ModeStrengths:
@@ -82,11 +98,18 @@ class ModeStrengths:
 
     name = "mode_strengths"
 
-    def __call__(self, state: ProbeState) -> Tensor:
-        w = _network(state).end_to_end(torch.float64)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> Tensor:
+        w = as_network(model).end_to_end(torch.float64)
         parts = [
             torch.linalg.svdvals(u.to(w.device).T @ w @ v.to(w.device))
-            for _, u, v in state.data.modes()
+            for _, u, v in dataset(batch, self.name).modes()
         ]
         return torch.cat(parts)
 
@@ -105,16 +128,30 @@ class Balancedness:
     def __init__(self) -> None:
         self._initial: list[Tensor] | None = None
 
-    def start(self, state: ProbeState) -> None:
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
         self._initial = None
 
     @staticmethod
-    def matrices(model: Network) -> list[Tensor]:
-        w = [x.double() for x in model.effective_weights()]
+    def matrices(model: nn.Module) -> list[Tensor]:
+        w = [x.double() for x in as_network(model).effective_weights()]
         return [w[l + 1].T @ w[l + 1] - w[l] @ w[l].T for l in range(len(w) - 1)]
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = self.matrices(_network(state))
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        now = self.matrices(as_network(model))
         if self._initial is None:
             self._initial = now
         out = {}

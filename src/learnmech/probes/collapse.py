@@ -22,12 +22,12 @@ sum to zero exactly, as the vertices of a simplex do; on balanced data the two a
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from learnmech.errors import InputError
+from learnmech.probes.base import Batch, LossFn, dataset
 from learnmech.probes.hidden import as_network, penultimate, readout
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
 def class_means(h: Tensor, y: Tensor, classes: int) -> Tensor:
@@ -94,11 +94,18 @@ class NeuralCollapse:
 
     name = "neural_collapse"
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        d = state.data
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        d = dataset(batch, self.name)
         if d.task != "classification" or d.n_classes is None:
             raise InputError("probe", self.name, "a classification data set")
-        net = as_network(state.model)
+        net = as_network(model)
         w, b = readout(net)
         values = collapse_metrics(penultimate(net, d.x_train), d.y_train, w, b, d.n_classes)
         return {f"collapse.{k}": v for k, v in values.items()}

@@ -18,17 +18,46 @@ multiplies ``q_i`` by ``(1 − ηλ)²`` per step, ``≈ e^{−2λt}``. Paramete
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from learnmech.models import Network
-from learnmech.param import LayerPlan
+from learnmech.probes.base import Batch, LossFn, optimizer_weights
 from learnmech.probes.hidden import as_network, linear_layers
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
-def neuron_terms(net: Network, plan: Sequence[LayerPlan] | None = None
+class LayerRates(Protocol):
+    """A layer's learning-rate multipliers (a :class:`learnmech.param.LayerPlan` is one)."""
+
+    @property
+    def lr_mult(self) -> float: ...
+    @property
+    def bias_lr_mult(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The learning-rate multipliers of one layer, as an optimizer's groups have them."""
+
+    lr_mult: float
+    bias_lr_mult: float
+
+
+def optimizer_rates(net: Network, optimizer: torch.optim.Optimizer) -> list[Rates]:
+    """Each layer's ``(lr_mult, bias_lr_mult)``: its group learning rates over the
+    optimizer's default (:func:`~learnmech.probes.base.optimizer_weights`)."""
+    weights = optimizer_weights(net, optimizer)
+    return [
+        Rates(weights[f"layers.{l}.weight"], weights.get(f"layers.{l}.bias", 1.0))
+        for l in range(len(net.layers))
+    ]
+
+
+def neuron_terms(net: Network, plan: Sequence[LayerRates] | None = None
                  ) -> list[tuple[Tensor, Tensor]]:
     """For each hidden layer: ``(outgoing, incoming)`` weighted squared norms per neuron.
 
@@ -50,7 +79,7 @@ def neuron_terms(net: Network, plan: Sequence[LayerPlan] | None = None
     return out
 
 
-def neuron_balance(net: Network, plan: Sequence[LayerPlan] | None = None) -> list[Tensor]:
+def neuron_balance(net: Network, plan: Sequence[LayerRates] | None = None) -> list[Tensor]:
     """``q_i = outgoing_i − incoming_i`` for every neuron of every hidden layer."""
     return [a - w for a, w in neuron_terms(net, plan)]
 
@@ -69,11 +98,26 @@ class NeuronBalance:
     def __init__(self) -> None:
         self._initial: list[tuple[Tensor, float]] | None = None
 
-    def start(self, state: ProbeState) -> None:
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
         self._initial = None
 
-    def __call__(self, state: ProbeState) -> dict[str, Tensor | float]:
-        terms = neuron_terms(as_network(state.model), state.plan)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, Tensor | float]:
+        net = as_network(model)
+        terms = neuron_terms(net, optimizer_rates(net, optimizer))
         q = [a - w for a, w in terms]
         if self._initial is None:
             self._initial = [(qi, float((a + w).mean()))

@@ -1,15 +1,17 @@
-"""Curvature probes for training runs: sharpness ``λ_max(∇²L)`` and Adam's preconditioned
-sharpness ``λ_max(P⁻¹H)``, each warm-started from the previous top eigenvector.
+"""Curvature probes: sharpness ``λ_max(∇²L)`` and Adam's preconditioned sharpness
+``λ_max(P⁻¹H)``, each warm-started from the previous top eigenvector.
 
 The linear algebra (Hessian operator, Lanczos, trace and density estimates) is in
-:mod:`learnmech.linalg`; these are thin readers of a training run's state.
+:mod:`learnmech.linalg`; :class:`TopEigenvalue` is the warm-started Lanczos reader shared by
+these probes and the Monitor's sharpness twins (:mod:`learnmech.twins`).
 """
 
 from __future__ import annotations
 
 import math
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from learnmech.linalg import (
     HessianOperator,
@@ -18,42 +20,62 @@ from learnmech.linalg import (
     adam_preconditioner,
     lanczos,
 )
-from learnmech.linalg.hessian import Batch
+from learnmech.probes.base import Batch, LossFn, training_pair
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
-def _train_batch(state: ProbeState) -> Batch:
-    return state.data.x_train, state.data.y_train
+class TopEigenvalue:
+    """The top eigenvalue of a symmetric operator by Lanczos (relative residual ``tol``),
+    warm-started from the last top eigenvector kept under the same ``key``.
+
+    Along a run the operator changes slowly, so a warm start usually needs a handful of
+    products; ``seed`` draws a start vector where none is kept.
+    """
+
+    def __init__(self, tol: float, max_iter: int) -> None:
+        self.tol, self.max_iter = tol, max_iter
+        self._v: dict[str, Tensor] = {}
+
+    def reset(self) -> None:
+        """Forget the kept vectors: the next reading starts from a random vector."""
+        self._v = {}
+
+    def __call__(self, op: SymmetricOperator, key: str = "", seed: int = 0) -> float:
+        top = lanczos(op, 1, tol=self.tol, max_iter=self.max_iter, v0=self._v.get(key),
+                      seed=seed)
+        self._v[key] = top.vectors[:, 0]
+        return float(top.values[0])
 
 
 class Sharpness:
-    """Sharpness ``λ_max(∇²L)`` of the full training loss, by Lanczos (``tol`` 1e-4).
-
-    Each measurement warm-starts from the previous top eigenvector, so along a run it
-    usually needs a handful of products. The loss is the system's objective on the whole
-    training split (also for SGD runs). Observable ``sharpness``.
-    """
+    """Sharpness ``λ_max(∇²L)`` of the loss on the batch (in :func:`learnmech.train.train`,
+    the whole training split, also for SGD runs), by warm-started Lanczos (``tol`` 1e-4;
+    ``seed`` draws the first start vector). Observable ``sharpness``."""
 
     name = "sharpness"
 
-    def __init__(self, tol: float = 1e-4, max_iter: int = 200) -> None:
-        self.tol, self.max_iter = tol, max_iter
-        self._v: Tensor | None = None
+    def __init__(self, tol: float = 1e-4, max_iter: int = 200, seed: int = 0) -> None:
+        self.top, self.seed = TopEigenvalue(tol, max_iter), seed
 
-    def start(self, state: ProbeState) -> None:
-        self._v = None
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
+        self.top.reset()
 
-    def __call__(self, state: ProbeState) -> float:
-        return self._top(HessianOperator(state.model, state.loss_fn, _train_batch(state)),
-                         state)
-
-    def _top(self, op: SymmetricOperator, state: ProbeState) -> float:
-        """The top eigenvalue of ``op``, warm-started from (and keeping) the last vector."""
-        top = lanczos(op, 1, tol=self.tol, max_iter=self.max_iter, v0=self._v,
-                      seed=state.system.seed)
-        self._v = top.vectors[:, 0]
-        return float(top.values[0])
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> float:
+        return self.top(HessianOperator(model, loss_fn, training_pair(batch)), seed=self.seed)
 
 
 class PreconditionedSharpness(Sharpness):
@@ -63,12 +85,21 @@ class PreconditionedSharpness(Sharpness):
 
     name = "preconditioned_sharpness"
 
-    def __call__(self, state: ProbeState) -> float:
-        p = adam_preconditioner(state.optimizer, state.model)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> float:
+        p = adam_preconditioner(optimizer, model)
         if p is None:
             return math.nan
-        return self._top(PreconditionedOperator(
-            HessianOperator(state.model, state.loss_fn, _train_batch(state)), p), state)
+        return self.top(
+            PreconditionedOperator(HessianOperator(model, loss_fn, training_pair(batch)), p),
+            seed=self.seed,
+        )
 
 
 register_probe("sharpness")(Sharpness)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import jacrev, vmap
 
 from learnmech.errors import InputError
+from learnmech.probes.base import Batch, LossFn, training_pair
 from learnmech.probes.hidden import as_network
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
 def input_jacobians(fn: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 256) -> Tensor:
@@ -61,11 +61,12 @@ def psd_sqrt(m: Tensor) -> Tensor:
     return (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
 
 
-def feature_matrices(state: ProbeState, max_inputs: int = 512) -> tuple[Tensor, Tensor]:
-    """``(W₁ᵀW₁, AGOP)`` of the state's network over (up to ``max_inputs``) training inputs."""
-    net = as_network(state.model)
+def feature_matrices(model: nn.Module, x: Tensor, max_inputs: int = 512) -> tuple[Tensor, Tensor]:
+    """``(W₁ᵀW₁, AGOP)`` of a learnmech network over (up to ``max_inputs``) inputs ``x``
+    ``(N, d)``; both ``(d, d)``."""
+    net = as_network(model)
     w1 = net.effective_weights()[0].double()
-    return w1.T @ w1, agop(net, state.data.x_train[:max_inputs])
+    return w1.T @ w1, agop(net, x[:max_inputs])
 
 
 @register_probe("feature_ansatz")
@@ -78,8 +79,15 @@ class FeatureAnsatz:
 
     name = "feature_ansatz"
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        nfm, g = feature_matrices(state)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        nfm, g = feature_matrices(model, training_pair(batch)[0])
         return {
             "nfa.correlation": matrix_correlation(nfm, g),
             "nfa.correlation_sqrt": matrix_correlation(nfm, psd_sqrt(g)),
@@ -93,6 +101,13 @@ class FeatureAnsatzMatrices:
 
     name = "feature_ansatz_matrices"
 
-    def __call__(self, state: ProbeState) -> dict[str, Tensor]:
-        nfm, g = feature_matrices(state)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, Tensor]:
+        nfm, g = feature_matrices(model, training_pair(batch)[0])
         return {"nfa.nfm": nfm.flatten(), "nfa.agop": g.flatten()}

@@ -17,22 +17,31 @@ weights of a two-layer network, for trajectory plots).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from learnmech.errors import InputError
 from learnmech.models import Network
-from learnmech.param import LayerPlan
+from learnmech.probes.base import Batch, LossFn, optimizer_weights, splits, training_pair
 from learnmech.probes.hidden import as_network, hidden_features, linear_layers
-from learnmech.probes.ntk import empirical_ntk, optimizer_weights
+from learnmech.probes.ntk import empirical_ntk
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
+
+
+class ReadoutPlan(Protocol):
+    """A readout layer's initial scale (a :class:`learnmech.param.LayerPlan` is one)."""
+
+    @property
+    def multiplier(self) -> float: ...
+    @property
+    def init_std(self) -> float: ...
 
 
 @torch.no_grad()
 def empirical_nngp(
-    model: Network, plan: Sequence[LayerPlan], x1: Tensor, x2: Tensor | None = None
+    model: Network, plan: Sequence[ReadoutPlan], x1: Tensor, x2: Tensor | None = None
 ) -> Tensor:
     """``E_readout[f(x1) f(x2)]`` for one network: ``(m_L σ_L)² h(x1)·h(x2)``, ``(N1, N2)``.
 
@@ -76,12 +85,15 @@ class Outputs:
     name = "outputs"
 
     @torch.no_grad()
-    def __call__(self, state: ProbeState) -> dict[str, Tensor]:
-        d = state.data
-        out = {"train_outputs": state.model(d.x_train).flatten()}
-        if d.x_test.shape[0]:
-            out["test_outputs"] = state.model(d.x_test).flatten()
-        return out
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, Tensor]:
+        return {f"{split}_outputs": model(x).flatten() for split, x, _ in splits(batch)}
 
 
 @register_probe("ntk_change")
@@ -97,13 +109,27 @@ class NTKChange:
     def __init__(self) -> None:
         self._initial: Tensor | None = None
 
-    def start(self, state: ProbeState) -> None:
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
         self._initial = None
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        x = state.data.x_train[: self.points]
-        weights = optimizer_weights(state.model, state.optimizer)
-        theta = empirical_ntk(state.model, x, outputs="trace", weights=weights)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        x = training_pair(batch)[0][: self.points]
+        weights = optimizer_weights(model, optimizer)
+        theta = empirical_ntk(model, x, outputs="trace", weights=weights)
         if self._initial is None:
             self._initial = theta
         return {
@@ -122,12 +148,26 @@ class FeatureMovement:
     def __init__(self) -> None:
         self._initial: list[Tensor] | None = None
 
-    def start(self, state: ProbeState) -> None:
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
         self._initial = None
 
     @torch.no_grad()
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = hidden_features(as_network(state.model), state.data.x_train)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        now = hidden_features(as_network(model), training_pair(batch)[0])
         if self._initial is None:
             self._initial = now
         return {
@@ -146,11 +186,25 @@ class WeightMovement:
     def __init__(self) -> None:
         self._initial: list[Tensor] | None = None
 
-    def start(self, state: ProbeState) -> None:
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
         self._initial = None
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = [layer.weight.detach().clone() for layer in linear_layers(as_network(state.model))]
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        now = [layer.weight.detach().clone() for layer in linear_layers(as_network(model))]
         if self._initial is None:
             self._initial = now
         return {
@@ -166,8 +220,15 @@ class Neurons:
 
     name = "neurons"
 
-    def __call__(self, state: ProbeState) -> dict[str, Tensor]:
-        net = as_network(state.model)
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, Tensor]:
+        net = as_network(model)
         if len(net.layers) != 2:
             raise InputError("probe", "neurons", "a two-layer network (depth 2)")
         w_in, w_out = net.effective_weights()

@@ -17,16 +17,17 @@ one learning rate (``sp``) all ``m_p = 1``.
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
+from learnmech.probes.base import Batch, LossFn, optimizer_weights, training_pair
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
 @register_probe("noise_scale")
 class GradientNoiseScale:
-    """``B_simple = tr Σ / |G|²`` on the whole training set, exact (no sampling).
+    """``B_simple = tr Σ / |G|²`` on the batch (in :func:`learnmech.train.train`, the whole
+    training set), exact (no sampling).
 
     Observables: ``noise_scale`` (B_simple), ``grad_norm_sq`` (``|G|²``) and
     ``grad_trace_cov`` (``tr Σ``). Per-example gradients come from ``torch.func``
@@ -39,16 +40,22 @@ class GradientNoiseScale:
     def __init__(self, chunk: int = 256) -> None:
         self.chunk = chunk
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        model, data = state.model, state.data
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
         params = {k: v.detach() for k, v in model.named_parameters()}
-        weight = _lr_weights(state)
+        weight = optimizer_weights(model, optimizer)
 
         def loss_one(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            return state.loss_fn(functional_call(model, p, (x.unsqueeze(0),)), y.unsqueeze(0))
+            return loss_fn(functional_call(model, p, (x.unsqueeze(0),)), y.unsqueeze(0))
 
         per_example = vmap(grad(loss_one), in_dims=(None, 0, 0))
-        x, y = data.x_train, data.y_train
+        x, y = training_pair(batch)
         n = x.shape[0]
         total = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in params.items()}
         squares = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -67,9 +74,3 @@ class GradientNoiseScale:
             "grad_trace_cov": float(trace),
         }
 
-
-def _lr_weights(state: ProbeState) -> dict[str, float]:
-    """Each parameter's learning rate relative to the system's, by parameter name."""
-    base = state.system.learning_rule.lr
-    by_id = {id(p): g["lr"] / base for g in state.optimizer.param_groups for p in g["params"]}
-    return {k: by_id.get(id(v), 1.0) for k, v in state.model.named_parameters()}

@@ -47,21 +47,11 @@ from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from learnmech.errors import InputError
 from learnmech.models import Network, activation_fn
+from learnmech.probes.base import optimizer_weights  # noqa: F401  (re-exported)
 from learnmech.probes.hidden import linear_layers
 
 Outputs = Literal["full", "trace"]
 Method = Literal["auto", "structured", "jacobian", "ntvp"]
-
-
-def optimizer_weights(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """Per-parameter learning rates of ``optimizer`` divided by its default ``lr``.
-
-    With these weights, :func:`empirical_ntk` gives the kernel of the optimizer's gradient
-    descent: ``df/dt = −(η/n) Θ_w (f − y)`` for the mean squared error.
-    """
-    base = optimizer.defaults["lr"]
-    rates = {id(p): g["lr"] / base for g in optimizer.param_groups for p in g["params"]}
-    return {name: rates.get(id(p), 0.0) for name, p in model.named_parameters()}
 
 
 # ---- linear sites ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from learnmech.errors import InputError
+from learnmech.probes.base import Probe
 from learnmech.probes.basic import (
     Accuracy,
     Balancedness,
@@ -13,7 +14,6 @@ from learnmech.probes.basic import (
     ModeStrengths,
     WeightSingularValues,
 )
-from learnmech.train import Probe
 
 PROBES: dict[str, Callable[[], Probe]] = {
     "loss": Loss,

@@ -23,12 +23,12 @@ be compared later with any other run.
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from learnmech.errors import InputError
+from learnmech.probes.base import Batch, LossFn, splits
 from learnmech.probes.hidden import as_network, penultimate
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
 def gram(x: Tensor) -> Tensor:
@@ -149,13 +149,20 @@ class FeatureGram:
     name = "feature_gram"
     n_inputs = 128
 
-    def inputs(self, state: ProbeState) -> Tensor:
-        d = state.data
-        x = d.x_test if d.x_test.shape[0] else d.x_train
+    def inputs(self, batch: Batch) -> Tensor:
+        """The first :attr:`n_inputs` test inputs of ``batch`` (else training inputs)."""
+        _, x, _ = splits(batch)[-1]
         return x[: self.n_inputs]
 
-    def __call__(self, state: ProbeState) -> Tensor:
-        return gram(penultimate(as_network(state.model), self.inputs(state))).flatten()
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> Tensor:
+        return gram(penultimate(as_network(model), self.inputs(batch))).flatten()
 
 
 def unflatten_gram(values: list[float] | float | Tensor) -> Tensor:

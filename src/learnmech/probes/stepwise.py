@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from learnmech.errors import InputError
+from learnmech.probes.base import Batch, LossFn, dataset
 from learnmech.probes.hidden import as_network
 from learnmech.probes.registry import register_probe
-from learnmech.train import ProbeState
 
 
 def effective_rank(m: Tensor) -> float:
@@ -122,11 +122,25 @@ class UpdateRank:
     def __init__(self) -> None:
         self._previous: list[Tensor] | None = None
 
-    def start(self, state: ProbeState) -> None:
+    def start(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> None:
         self._previous = None
 
-    def __call__(self, state: ProbeState) -> dict[str, float]:
-        now = [w.double().clone() for w in as_network(state.model).effective_weights()]
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        now = [w.double().clone() for w in as_network(model).effective_weights()]
         out: dict[str, float] = {}
         if self._previous is not None:
             for l, (w, w0) in enumerate(zip(now, self._previous, strict=True)):
@@ -148,12 +162,19 @@ class ResponseModes:
     name = "response_modes"
 
     @torch.no_grad()
-    def __call__(self, state: ProbeState) -> Tensor:
-        d = state.data
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> Tensor:
+        d = dataset(batch, self.name)
         if d.task != "regression":
             raise InputError("probe", self.name, "a regression data set")
         x = d.x_train.double()
-        sigma_fx = as_network(state.model)(d.x_train).double().T @ x / x.shape[0]
+        sigma_fx = as_network(model)(d.x_train).double().T @ x / x.shape[0]
         parts = [
             torch.linalg.svdvals(u.to(x.device).T @ sigma_fx @ v.to(x.device))
             for _, u, v in d.modes()

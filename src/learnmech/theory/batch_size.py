@@ -24,20 +24,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from learnmech.errors import InputError
-from learnmech.system import LearningRule
 
 
-def scaled_rule(rule: LearningRule, k: float, kind: str) -> LearningRule:
+class ScalableRule(Protocol):
+    """The optimizer settings a scaling rule reads and rewrites (a
+    :class:`learnmech.system.LearningRule` is one): plain numbers, validated on rebuild."""
+
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def batch_size(self) -> int | None: ...
+    @property
+    def betas(self) -> tuple[float, float]: ...
+    @property
+    def eps(self) -> float: ...
+    def model_dump(self) -> dict[str, Any]: ...
+    @classmethod
+    def model_validate(cls, obj: Any) -> Self: ...
+
+
+R = TypeVar("R", bound=ScalableRule)
+
+
+def scaled_rule(rule: R, k: float, kind: str) -> R:
     """``rule`` with its batch size multiplied by ``k`` under a scaling rule.
 
     ``kind="linear"``: ``η → kη``. ``kind="sqrt"``: Malladi et al.'s square-root rule,
     ``η → √k η`` and, for Adam, ``1 − β → k(1 − β)``, ``ε → ε/√k``. Steps are divided by
-    ``k`` (rounded), so both runs see the same number of examples.
+    ``k`` (rounded), so both runs see the same number of examples. The result is
+    ``rule``'s own type, rebuilt (and so validated) from its fields with those changes.
     """
     if rule.batch_size is None:
         raise InputError("learning_rule.batch_size", None, "a batch size to scale")
@@ -54,7 +79,7 @@ def scaled_rule(rule: LearningRule, k: float, kind: str) -> LearningRule:
         if min(betas) < 0:
             raise InputError("k", k, f"at most {1 / (1 - min(b1, b2)):.3g} for betas {rule.betas}")
         changes |= {"betas": betas, "eps": rule.eps / k**0.5}
-    return LearningRule.model_validate(rule.model_dump() | changes)
+    return type(rule).model_validate(rule.model_dump() | changes)
 
 
 def steps_to_target(batch: Sequence[float] | np.ndarray, s_min: float, b_crit: float) -> np.ndarray:

@@ -27,7 +27,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -35,9 +35,24 @@ from torch import Tensor, nn
 
 from learnmech.errors import InputError
 from learnmech.linalg import HessianOperator, lanczos
-from learnmech.system import LearningRule
 
 Method = Literal["gd", "momentum", "nesterov", "adam"]
+
+
+class OptimizerSettings(Protocol):
+    """What :func:`rule_threshold` reads from a learning rule (a
+    :class:`learnmech.system.LearningRule` is one)."""
+
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def momentum(self) -> float: ...
+    @property
+    def nesterov(self) -> bool: ...
+    @property
+    def betas(self) -> tuple[float, float]: ...
 
 
 def threshold(method: Method, lr: float, beta: float = 0.0) -> float:
@@ -62,14 +77,16 @@ def threshold(method: Method, lr: float, beta: float = 0.0) -> float:
     raise InputError("method", method, "one of 'gd', 'momentum', 'nesterov', 'adam'")
 
 
-def rule_threshold(rule: LearningRule) -> float:
-    """:func:`threshold` for a :class:`~learnmech.system.LearningRule` (for ``adam``, the
-    threshold of the preconditioned sharpness)."""
+def rule_threshold(rule: OptimizerSettings) -> float:
+    """:func:`threshold` for a learning rule's optimizer ``gd``/``sgd``, ``momentum``
+    (heavy ball or Nesterov) or ``adam`` (the threshold of the preconditioned sharpness)."""
     if rule.optimizer in ("gd", "sgd"):
         return threshold("gd", rule.lr)
     if rule.optimizer == "momentum":
         return threshold("nesterov" if rule.nesterov else "momentum", rule.lr, rule.momentum)
-    return threshold("adam", rule.lr, rule.betas[0])
+    if rule.optimizer == "adam":
+        return threshold("adam", rule.lr, rule.betas[0])
+    raise InputError("optimizer", rule.optimizer, "one of 'gd', 'sgd', 'momentum', 'adam'")
 
 
 def iteration_matrix(a: float, method: Method = "gd", beta: float = 0.0) -> np.ndarray:
