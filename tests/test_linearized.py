@@ -8,7 +8,12 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from learnmech.theory.linearized import ensemble_prediction, predict_outputs, residual_modes
+from learnmech.theory.linearized import (
+    ensemble_prediction,
+    parameter_change,
+    predict_outputs,
+    residual_modes,
+)
 
 G = torch.Generator().manual_seed(0)
 
@@ -34,6 +39,27 @@ def test_gd_prediction_is_exact_for_a_linear_model() -> None:
     )
     assert torch.allclose(train, phi_train @ theta, atol=1e-11)
     assert test is not None and torch.allclose(test, phi_test @ theta, atol=1e-11)
+
+
+def test_parameter_change_is_exact_for_a_linear_model_with_two_learning_rates() -> None:
+    """f = φ₁ᵀθ₁ + φ₂ᵀθ₂ trained by GD with per-tensor rates lr·w₁, lr·w₂ on
+    1/(2n)Σ(y − f)²: each tensor's displacement is −w_p J_pᵀΘ⁻¹(I − (I − lrΘ/n)^k) r_0
+    with Θ = w₁φ₁φ₁ᵀ + w₂φ₂φ₂ᵀ, exactly (iterated here step by step)."""
+    n, p1, p2 = 10, 30, 7
+    phi1, phi2 = _features(n, p1), _features(n, p2)
+    w1, w2, lr, steps = 3.0, 0.5, 0.4, 53
+    t1 = torch.randn(p1, generator=G, dtype=torch.float64)
+    t2 = torch.randn(p2, generator=G, dtype=torch.float64)
+    y = torch.randn(n, generator=G, dtype=torch.float64)
+    a1, a2 = t1.clone(), t2.clone()
+    for _ in range(steps):
+        r = phi1 @ a1 + phi2 @ a2 - y
+        a1, a2 = a1 - lr * w1 * phi1.T @ r / n, a2 - lr * w2 * phi2.T @ r / n
+    theta = w1 * phi1 @ phi1.T + w2 * phi2 @ phi2.T
+    r0 = phi1 @ t1 + phi2 @ t2 - y
+    for phi, w, start, end in ((phi1, w1, t1, a1), (phi2, w2, t2, a2)):
+        change = parameter_change(phi, w, theta, r0, lr * steps, lr=lr)
+        assert torch.allclose(change, end - start, atol=1e-12)
 
 
 def test_full_multi_output_kernel_equals_the_shared_kernel() -> None:

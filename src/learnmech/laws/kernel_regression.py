@@ -4,7 +4,6 @@ its generalization (Simon et al. 2023; paper Fig. 1b)."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from torch import Tensor
 
 from learnmech.data import load
 from learnmech.errors import DataUnavailableError
+from learnmech.kernel_regression import PoolRegression, pool_regression
 from learnmech.laws.base import (
     Budget,
     Criterion,
@@ -59,11 +59,10 @@ def _sphere(x: Tensor) -> Tensor:
     return x / x.norm(dim=1, keepdim=True) * math.sqrt(x.shape[1])
 
 
-@functools.lru_cache(maxsize=1)
 def _pool(budget: Budget) -> _Pool:
     """The budget's pool: a pure function of the data and the analytic kernel (no
-    training), computed once for the measurement, the theory and the rival that all read
-    it (its kernel and eigendecomposition dominate the law's time)."""
+    training), read by the measurement (through the context's cache), the theory and the
+    rival."""
     name, size, _, _ = _SETTINGS[budget]
     if name == "fashion_mnist":
         try:
@@ -83,37 +82,6 @@ def _pool(budget: Budget) -> _Pool:
     evals, evecs = evals.flip(0).clamp_min(0.0), evecs.flip(1)
     coeffs = (evecs.T @ y / math.sqrt(m)).numpy()
     return _Pool(name, k, y, evals.numpy(), coeffs, evecs * math.sqrt(m))
-
-
-@dataclass
-class _Measured:
-    n: int
-    ridge: float
-    test_mse: float
-    train_mse: float
-    learnabilities: np.ndarray  # top modes, mean over trials
-
-
-def _krr(pool: _Pool, n: int, ridge: float, trials: int, seed: int) -> _Measured:
-    """KRR on ``n`` points drawn without replacement from the pool, tested on the pool."""
-    gen = torch.Generator().manual_seed(seed)
-    m = pool.kernel.shape[0]
-    tests, trains, learns = [], [], []
-    for _ in range(trials):
-        idx = torch.randperm(m, generator=gen)[:n]
-        rows = pool.kernel[idx]  # K(X, pool), (n, M); K is symmetric
-        kxx = rows[:, idx]
-        inverse = torch.linalg.inv(kxx + ridge * torch.eye(n, dtype=torch.float64))
-        inverse = 0.5 * (inverse + inverse.T)
-        alpha = inverse @ pool.targets[idx]
-        prediction = rows.T @ alpha
-        tests.append(float(((prediction - pool.targets) ** 2).sum(1).mean()))
-        trains.append(float(((kxx @ alpha - pool.targets[idx]) ** 2).sum(1).mean()))
-        top = pool.eigenfunctions[idx][:, :_TOP_MODES]
-        lam = torch.from_numpy(pool.eigenvalues[:_TOP_MODES])
-        learns.append((lam * torch.einsum("ni,nm,mi->i", top, inverse, top)).numpy())
-    return _Measured(n, ridge, float(np.mean(tests)), float(np.mean(trains)),
-                     np.mean(learns, axis=0))
 
 
 Theory = Callable[[np.ndarray, np.ndarray, int, float], eigenlearning.Prediction]
@@ -172,10 +140,17 @@ class Eigenlearning(JudgedLaw):
     def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
         """KRR at every (ridge, n): ``test``, ``train`` ``(ridges, ns)``, ``learn``
         ``(ridges, ns, top modes)``, with the ridges used."""
-        pool = _pool(budget)
+        pool = ctx.cached((self.id, budget, "pool"), lambda: _pool(budget))
         _, _, ns, trials = _SETTINGS[budget]
-        runs = [[_krr(pool, n, ridge, trials, seed=1000 * r + n) for n in ns]
-                for r, ridge in enumerate(_ridges(pool))]
+        lam = torch.from_numpy(pool.eigenvalues[:_TOP_MODES])
+        phi = pool.eigenfunctions[:, :_TOP_MODES]
+
+        def regressions() -> list[list[PoolRegression]]:
+            return [[pool_regression(pool.kernel, pool.targets, n, ridge, trials, 1000 * r + n,
+                                     lam, phi) for n in ns]
+                    for r, ridge in enumerate(_ridges(pool))]
+
+        runs = ctx.cached((self.id, budget, "krr", tuple(_RIDGES), _TOP_MODES), regressions)
         return Measurement(
             {"ns": ns, "test": np.array([[m.test_mse for m in row] for row in runs]),
              "train": np.array([[m.train_mse for m in row] for row in runs]),

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from learnmech.coordcheck import fit_exponent
 from learnmech.data import load
 from learnmech.laws.base import (
     Budget,
@@ -20,35 +21,46 @@ from learnmech.laws.base import (
     Curve,
     Evidence,
     Figure,
-    Law,
+    JudgedLaw,
     LawContext,
+    Measurement,
+    Prediction,
     register,
 )
-from learnmech.models import Network, build_model
-from learnmech.probes.hidden import hidden_features, linear_layers
+from learnmech.lazy_training import (
+    Student,
+    StudentRun,
+    linearized_weight_movement,
+    train_student,
+)
+from learnmech.probes.hidden import linear_layers
 from learnmech.probes.ntk import empirical_ntk, optimizer_weights
 from learnmech.system import (
     MLP,
     Activation,
     LearningRule,
-    Parametrization,
     System,
     TeacherStudent,
 )
 from learnmech.theory.linearized import predict_outputs, residual_modes
-from learnmech.train import Schedule, initial_state, make_optimizer, objective
+from learnmech.train import Schedule, initial_state, make_optimizer
 
 
-def _slope(x: Sequence[float], y: Sequence[float]) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
-
-
-def _tangent_kernels(system: System, x_test: Tensor | None = None
+def _tangent_kernels(system: System, x_test: Tensor | None = None, readout_only: bool = False
                      ) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
-    """At initialization: the learning-rate-weighted NTK on the training inputs (and test ×
-    train), and the initial outputs, in float64."""
+    """At initialization: the learning-rate-weighted NTK on the training inputs ``(n, n)``
+    (and test × train ``(m, n)``), and the initial outputs ``(n, 1)`` (``(m, 1)``), float64.
+
+    ``readout_only`` keeps the readout's term alone: the kernel of the network's random
+    features, ``Θ_RF(x, x') = w_L ⟨∂f(x)/∂W_L, ∂f(x')/∂W_L⟩``.
+    """
     model, plan, data, _ = initial_state(system)
     weights = optimizer_weights(model, make_optimizer(model, plan, system.learning_rule))
+    if readout_only:
+        readout = linear_layers(model)[-1].weight
+        weights = {name: (w if p is readout else 0.0)
+                   for (name, w), (_, p) in zip(weights.items(), model.named_parameters(),
+                                                strict=True)}
     x = data.x_train
     theta = empirical_ntk(model, x, outputs="trace", weights=weights).double()
     cross = None
@@ -62,84 +74,66 @@ def _tangent_kernels(system: System, x_test: Tensor | None = None
 
 
 # ---- lazy-linearized ---------------------------------------------------------------------------
-_LAZY_WIDTHS = {
-    "quick": [128, 256, 512, 1024, 2048],
-    "standard": [64, 128, 256, 512, 1024, 2048, 4096, 8192],
-    "full": [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384],
-}
-_LAZY_ACTIVATIONS: dict[str, list[Activation]] = {
-    "quick": ["relu"], "standard": ["relu", "tanh"], "full": ["relu", "tanh"]
-}
 _LAZY_LR, _LAZY_STEPS = 2.0, 300
+# Fitted exponent of ‖f − f_lin‖ vs width, relu and tanh: Lee et al. bound the distance by
+# O(width^−½); −0.4 leaves 0.1 for the fit's scatter over five to eight widths.
+_LAZY_EXPONENT = -0.4
+# ‖f − f_lin‖/‖f_lin − f_0‖ at the widest network: 0.009 for ReLU at width 2048 (quick);
+# the O(width^−½) bound at the exponents measured leaves it below 0.03 from width 2048 on.
+_LAZY_DISTANCE = 0.03
 
 
-def _lazy_system(width: int, activation: Activation, parametrization: Parametrization) -> System:
+@dataclass(frozen=True)
+class LinearizedBudget:
+    """Two-layer MLPs of every width in ``widths``, for each activation."""
+
+    widths: tuple[int, ...]
+    activations: tuple[Activation, ...]
+
+    def describe(self) -> str:
+        return (f"{' and '.join(self.activations)}, widths {self.widths[0]}–"
+                f"{self.widths[-1]}")
+
+
+_LINEARIZED = {
+    "quick": LinearizedBudget((128, 256, 512, 1024, 2048), ("relu",)),
+    "standard": LinearizedBudget((64, 128, 256, 512, 1024, 2048, 4096, 8192),
+                                 ("relu", "tanh")),
+    "full": LinearizedBudget((64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+                             ("relu", "tanh")),
+}
+
+
+def _lazy_system(width: int, activation: Activation) -> System:
     return System(
         architecture=MLP(width=width, depth=2, activation=activation, bias=False,
-                         parametrization=parametrization),
+                         parametrization="ntp"),
         data=TeacherStudent(d_in=8, d_out=1, teacher_width=16, n_train=64, n_test=64),
         learning_rule=LearningRule(optimizer="gd", lr=_LAZY_LR, steps=_LAZY_STEPS),
     )
 
 
-def _linearization_evidence(
-    parametrization: Parametrization, budget: Budget, ctx: LawContext
-) -> Evidence:
-    criteria, figures, run_ids, notes = [], [], [], []
-    for activation in _LAZY_ACTIVATIONS[budget]:
-        widths = _LAZY_WIDTHS[budget]
-        gaps, moves = [], []
-        scatter = Figure(f"Trained vs linearized outputs on held-out points ({activation}, "
-                         f"{parametrization})", "linearized prediction f_lin(x)",
-                         "trained network f(x)")
-        for width in widths:
-            system = _lazy_system(width, activation, parametrization)
-            traj = ctx.run(system, ["loss", "outputs", "ntk_change"], Schedule("linear", 2),
-                           label=f"lazy {activation} {parametrization} width {width}")
-            run_ids.append(traj.run_id)
+def _linearized_outputs(budget: Budget, readout_only: bool) -> Prediction:
+    """Held-out outputs of the linearized network after the run, ``activation``:
+    ``(widths, m)``, from the NTK (or the random-features kernel) at initialization."""
+    b = _LINEARIZED[budget]
+    out: dict[str, np.ndarray] = {}
+    for activation in b.activations:
+        rows = []
+        for width in b.widths:
+            system = _lazy_system(width, activation)
             data = load(system.data)
-            theta, cross, f0, f0_test = _tangent_kernels(system, data.x_test)
-            assert f0_test is not None
-            _, predicted = predict_outputs(
-                theta, data.y_train, f0, _LAZY_LR * _LAZY_STEPS, ntk_test_train=cross,
-                f0_test=f0_test, lr=_LAZY_LR,
-            )
+            theta, cross, f0, f0_test = _tangent_kernels(system, data.x_test, readout_only)
+            _, predicted = predict_outputs(theta, data.y_train, f0, _LAZY_LR * _LAZY_STEPS,
+                                           ntk_test_train=cross, f0_test=f0_test, lr=_LAZY_LR)
             assert predicted is not None
-            trained = torch.tensor(traj["test_outputs"].values[-1], dtype=torch.float64)
-            trained = trained.reshape(predicted.shape)
-            gaps.append(float((trained - predicted).norm() / (predicted - f0_test).norm()))
-            moves.append(float(traj["ntk_change.relative"].array()[-1]))
-            if width in (widths[0], widths[-1]):
-                scatter.curves.append(Curve(f"width {width}", predicted.flatten().tolist(),
-                                            trained.flatten().tolist(), "measured", str(width)))
-        lo = float(min(scatter.curves[0].x))
-        hi = float(max(scatter.curves[0].x))
-        scatter.curves.insert(0, Curve("f = f_lin", [lo, hi], [lo, hi], "theory", "identity"))
-        scaling = Figure(f"Distance from the linearized model vs width ({activation}, "
-                         f"{parametrization})", "width n", "relative distance",
-                         xscale="log", yscale="log")
-        for name, values in (("‖f − f_lin‖/‖f_lin − f_0‖ (held out)", gaps),
-                             ("‖Θ_T − Θ_0‖/‖Θ_0‖", moves)):
-            anchor = math.exp(float(np.mean(np.log(values) + 0.5 * np.log(widths))))
-            scaling.curves.append(Curve(f"∝ width^−½ ({name})", [float(w) for w in widths],
-                                        [anchor / math.sqrt(w) for w in widths], "theory", name))
-            scaling.curves.append(Curve(name, [float(w) for w in widths], values, "measured",
-                                        name))
-        figures += [scatter, scaling]
-        p_gap, p_move = _slope(widths, gaps), _slope(widths, moves)
-        criteria += [
-            Criterion(f"{activation}: fitted exponent of ‖f − f_lin‖ vs width", p_gap, -0.4),
-            Criterion(f"{activation}: fitted exponent of ‖Θ_T − Θ_0‖ vs width", p_move, -0.4),
-            Criterion(f"{activation}: ‖f − f_lin‖/‖f_lin − f_0‖ at width {widths[-1]}",
-                      gaps[-1], 0.03),
-        ]
-        notes.append(f"{activation}: exponents {p_gap:.2f} (outputs), {p_move:.2f} (NTK); "
-                     f"distance {gaps[-1]:.4f} and NTK change {moves[-1]:.4f} at n={widths[-1]}")
-    return Evidence(criteria, figures, run_ids, notes="; ".join(notes))
+            rows.append(predicted.flatten().numpy())
+        out[activation] = np.stack(rows)
+    return Prediction(out)
 
 
 @register
-class LazyLinearized(Law):
+class LazyLinearized(JudgedLaw):
     id = "lazy-linearized"
     strand = "limits"
     claim = (
@@ -150,42 +144,123 @@ class LazyLinearized(Law):
     )
     reference = "Jacot, Gabriel & Hongler 2018; Lee et al. 2019"
     regime = (
-        "Two-layer MLP without biases, NTK parametrization, full-batch GD with lr 2 for 300 "
-        "steps (lr·λ_max(Θ)/n ≈ 0.5) on a 64-point teacher–student regression in 8 "
-        "dimensions; the prediction uses the empirical NTK and outputs of the same network at "
-        "initialization, so only the change of the kernel during training separates them. "
-        "Lee et al. bound both distances by O(width^−½); the check is that fitted exponents "
-        "are ≤ −0.4 and that the widest network is within 3% of its linearization. Measured "
-        "exponents are steeper (≈ −0.7 for ReLU, ≈ −1 for tanh, consistent with the "
-        "O(1/width) rate of Dyer & Gur-Ari 2020 for smooth activations)."
+        "Two-layer MLPs without biases in NTK parametrization, width ≥ 128, full-batch GD "
+        "with lr·λ_max(Θ)/n ≈ 0.5 for 300 steps on a 64-point teacher–student regression "
+        "in 8 dimensions; the prediction uses the empirical NTK and outputs of the same "
+        "network at initialization, so only the change of the kernel during training "
+        "separates them. Lee et al. bound both distances by O(width^−½); measured "
+        "exponents are steeper (≈ −0.7 for ReLU, ≈ −1 for tanh, the O(1/width) rate of "
+        "Dyer & Gur-Ari 2020 for smooth activations)."
     )
     control = (
-        "The same experiment in mean-field parametrization (readout 1/width, learning rates "
-        "× width, prediction with the learning-rate-weighted NTK): features move by O(1) at "
-        "every width, so neither distance shrinks."
+        "The same trained networks judged against a competing theory: the linearized "
+        "prediction of the network's random features alone (the readout's term of the NTK, "
+        "the first layer frozen), i.e. the claim that a wide network trains like its "
+        "random-features model."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "ReLU, widths 128–2048",
-        "standard": "ReLU and tanh, widths 64–8192",
-        "full": "ReLU and tanh, widths 64–16384",
-    }
+    control_theory = "random-features (readout-only) linearization"
+    budgets: ClassVar[dict[str, str]] = {k: v.describe() for k, v in _LINEARIZED.items()}
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return _linearization_evidence("ntp", budget, ctx)
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """Per activation: trained held-out outputs ``outputs/<act>`` and initial ones
+        ``initial/<act>`` ``(widths, m)``, and the NTK's relative change
+        ``‖Θ_T − Θ_0‖/‖Θ_0‖`` ``ntk/<act>`` ``(widths,)``."""
+        b = _LINEARIZED[budget]
+        values: dict[str, object] = {"widths": list(b.widths), "activations": b.activations}
+        run_ids = []
+        for activation in b.activations:
+            trained, initial, moves = [], [], []
+            for width in b.widths:
+                traj = ctx.run(_lazy_system(width, activation), ["loss", "outputs", "ntk_change"],
+                               Schedule("linear", 2), label=f"lazy {activation} width {width}")
+                run_ids.append(traj.run_id)
+                outputs = np.asarray(traj["test_outputs"].values, dtype=np.float64)
+                initial.append(outputs[0].flatten())
+                trained.append(outputs[-1].flatten())
+                moves.append(float(traj["ntk_change.relative"].array()[-1]))
+            values[f"outputs/{activation}"] = np.stack(trained)
+            values[f"initial/{activation}"] = np.stack(initial)
+            values[f"ntk/{activation}"] = np.array(moves)
+        return Measurement(values, run_ids)
 
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return _linearization_evidence("mf", budget, ctx)
+    def predict(self, budget: Budget) -> Prediction:
+        return _linearized_outputs(budget, readout_only=False)
+
+    def control_prediction(self, budget: Budget) -> Prediction:
+        return _linearized_outputs(budget, readout_only=True)
+
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        widths = measurement["widths"]
+        criteria, figures, notes = [], [], []
+        for activation in measurement["activations"]:
+            trained = measurement[f"outputs/{activation}"]
+            initial = measurement[f"initial/{activation}"]
+            predicted = prediction[activation]
+            gaps = (np.linalg.norm(trained - predicted, axis=1)
+                    / np.linalg.norm(predicted - initial, axis=1))
+            moves = measurement[f"ntk/{activation}"]
+            p_gap, p_move = fit_exponent(widths, gaps), fit_exponent(widths, moves)
+            criteria += [
+                Criterion(f"{activation}: fitted exponent of ‖f − f_lin‖ vs width", p_gap,
+                          _LAZY_EXPONENT),
+                Criterion(f"{activation}: fitted exponent of ‖Θ_T − Θ_0‖ vs width", p_move,
+                          _LAZY_EXPONENT),
+                Criterion(f"{activation}: ‖f − f_lin‖/‖f_lin − f_0‖ at width {widths[-1]}",
+                          float(gaps[-1]), _LAZY_DISTANCE),
+            ]
+            scatter = Figure(f"Trained vs linearized outputs on held-out points ({activation})",
+                             "linearized prediction f_lin(x)", "trained network f(x)")
+            lo, hi = float(predicted[0].min()), float(predicted[0].max())
+            scatter.curves.append(Curve("f = f_lin", [lo, hi], [lo, hi], "theory", "identity"))
+            for i in (0, len(widths) - 1):
+                scatter.curves.append(Curve(f"width {widths[i]}", predicted[i].tolist(),
+                                            trained[i].tolist(), "measured", str(widths[i])))
+            scaling = Figure(f"Distance from the linearized model vs width ({activation})",
+                             "width n", "relative distance", xscale="log", yscale="log")
+            for name, values in (("‖f − f_lin‖/‖f_lin − f_0‖ (held out)", gaps),
+                                 ("‖Θ_T − Θ_0‖/‖Θ_0‖", moves)):
+                anchor = math.exp(float(np.mean(np.log(values) + 0.5 * np.log(widths))))
+                scaling.curves.append(Curve(f"∝ width^−½ ({name})", [float(w) for w in widths],
+                                            [anchor / math.sqrt(w) for w in widths], "theory",
+                                            name))
+                scaling.curves.append(Curve(name, [float(w) for w in widths],
+                                            [float(v) for v in values], "measured", name))
+            figures += [scatter, scaling]
+            notes.append(f"{activation}: exponents {p_gap:.2f} (outputs), {p_move:.2f} (NTK); "
+                         f"distance {gaps[-1]:.4f} and NTK change {moves[-1]:.4f} at "
+                         f"n={widths[-1]}")
+        return Evidence(criteria, figures, notes="; ".join(notes))
 
 
 # ---- lazy-linearized-conv ----------------------------------------------------------------------
-_CONV_CHANNELS = {
-    "quick": [32, 64, 128, 256],
-    "standard": [32, 64, 128, 256, 512],
-    "full": [32, 64, 128, 256, 512, 1024],
-}
-_CONV_SEEDS = {"quick": 8, "standard": 12, "full": 16}
 _CONV_SIGMA, _CONV_LR, _CONV_STEPS = 1.4, 0.7, 25
 _SIGNALS = (16, 16, 1, 16)  # training and held-out inputs, channels, length
+# Over three disjoint sets of 8 seeds at the quick budget: exponents −0.44 to −0.54,
+# distances 0.13–0.16 at 256 channels.
+_CONV_EXPONENT, _CONV_DISTANCE = 0.15, 0.2
+# |mean over seeds − f_lin| / sampling error is √F(m, (s−1)m) for m held-out outputs and s
+# seeds when the mean is f_lin plus sampling noise; the tolerance is its 99.7 % point (1.57
+# for 16 outputs and 8 seeds), the O(1/channels) bias of the mean being below it at 256
+# channels (ratios 0.74–1.19 over 32–256 channels at quick).
+_CONV_SAMPLING_QUANTILE = 0.997
+
+
+@dataclass(frozen=True)
+class ConvBudget:
+    """Centred conv nets with every channel count in ``channels``, ``seeds`` of each."""
+
+    channels: tuple[int, ...]
+    seeds: int
+
+    def describe(self) -> str:
+        return f"channels {self.channels[0]}–{self.channels[-1]}, {self.seeds} seeds"
+
+
+_CONV = {
+    "quick": ConvBudget((32, 64, 128, 256), 8),
+    "standard": ConvBudget((32, 64, 128, 256, 512), 12),
+    "full": ConvBudget((32, 64, 128, 256, 512, 1024), 16),
+}
 
 
 def _conv_data() -> tuple[Tensor, Tensor, Tensor]:
@@ -231,6 +306,14 @@ def _train_conv(channels: int, seed: int, x: Tensor, y: Tensor, x_test: Tensor) 
         return _conv_forward(weights, x_test) - g0_test
 
 
+def _sampling_tolerance(outputs: int, seeds: int) -> float:
+    """The :data:`_CONV_SAMPLING_QUANTILE` point of √F(m, (s−1)m): the null distribution of
+    ‖mean − f_lin‖ / √(pooled variance / s) over ``m = outputs`` held-out outputs."""
+    from scipy.stats import f
+
+    return math.sqrt(float(f.ppf(_CONV_SAMPLING_QUANTILE, outputs, (seeds - 1) * outputs)))
+
+
 def _conv_theory(theory_of: str, x: Tensor, x_test: Tensor) -> tuple[Tensor, Tensor]:
     """``(Θ(X, X), Θ(x, X))`` of the infinite-width limit of the trained architecture
     (``"conv"``) or of a fully connected network on the flattened signals with the same
@@ -254,47 +337,20 @@ def _conv_theory(theory_of: str, x: Tensor, x_test: Tensor) -> tuple[Tensor, Ten
     return kernels[0], kernels[1]
 
 
-def _conv_linearization_evidence(budget: Budget, theory_of: str,
-                                 trained: dict[int, list[Tensor]]) -> Evidence:
-    """Distances of the trained held-out outputs from the linearized prediction of the
-    ``theory_of`` kernel (see :func:`_conv_theory`), RMS over seeds per channel count."""
+def _conv_linearized(theory_of: str) -> Prediction:
+    """``outputs``: the held-out outputs ``(m, 1)`` of the linearized network of the
+    ``theory_of`` kernel (see :func:`_conv_theory`) after the run (``f_0 ≡ 0``)."""
     x, y, x_test = _conv_data()
     theta, cross = _conv_theory(theory_of, x, x_test)
     _, predicted = predict_outputs(theta, y, torch.zeros_like(y), _CONV_LR * _CONV_STEPS,
                                    ntk_test_train=cross, f0_test=y.new_zeros(len(x_test), 1),
                                    lr=_CONV_LR)
     assert predicted is not None
-    widths = _CONV_CHANNELS[budget]
-    gaps = [math.sqrt(float(np.mean([float((f - predicted).norm() / predicted.norm()) ** 2
-                                     for f in trained[n]]))) for n in widths]
-    label = {"conv": "infinite-width conv NTK", "dense": "fully connected NTK"}[theory_of]
-    scatter = Figure(f"Trained conv nets vs the linearized prediction ({label})",
-                     "linearized prediction f_lin(x)", "trained network f(x)")
-    lo, hi = float(predicted.min()), float(predicted.max())
-    scatter.curves.append(Curve("f = f_lin", [lo, hi], [lo, hi], "theory", "identity"))
-    for n in (widths[0], widths[-1]):
-        scatter.curves.append(Curve(f"{n} channels, seed 0", predicted.flatten().tolist(),
-                                    trained[n][0].flatten().tolist(), "measured", str(n)))
-    scaling = Figure(f"Distance from the linearized prediction vs channels ({label})",
-                     "channels n", "‖f − f_lin‖/‖f_lin‖ (held out, RMS over seeds)",
-                     xscale="log", yscale="log")
-    anchor = math.exp(float(np.mean(np.log(gaps) + 0.5 * np.log(widths))))
-    scaling.curves.append(Curve("∝ channels^−½", [float(n) for n in widths],
-                                [anchor / math.sqrt(n) for n in widths], "theory", "distance"))
-    scaling.curves.append(Curve("measured", [float(n) for n in widths], gaps, "measured",
-                                "distance"))
-    p = _slope(widths, gaps)
-    criteria = [
-        Criterion("|fitted exponent of ‖f − f_lin‖ vs channels + 1/2|", abs(p + 0.5), 0.15),
-        Criterion(f"‖f − f_lin‖/‖f_lin‖ at {widths[-1]} channels", gaps[-1], 0.2),
-    ]
-    notes = f"exponent {p:.3f}; distances " + ", ".join(
-        f"{n}: {g:.3f}" for n, g in zip(widths, gaps, strict=True))
-    return Evidence(criteria, [scatter, scaling], [], notes=notes)
+    return Prediction({"outputs": predicted.numpy()})
 
 
 @register
-class LazyLinearizedConv(Law):
+class LazyLinearizedConv(JudgedLaw):
     id = "lazy-linearized-conv"
     strand = "limits"
     claim = (
@@ -305,68 +361,126 @@ class LazyLinearizedConv(Law):
     reference = "Lee et al. 2019; Arora et al. 2019; Novak et al. 2019"
     regime = (
         "Two 1-D convolutions (filter 3, 'same') with ReLU, then Flatten and a linear readout, "
-        "no biases, W ~ N(0, 1) scaled by σ/√fan_in with σ = 1.4; the network is centred "
-        "(its frozen initial outputs subtracted, so f_0 ≡ 0 and the prediction is the "
-        "kernel's alone). Full-batch GD with lr 0.7 for 25 steps (lr·λ_max(Θ)/n ≈ 1.2) on 16 "
-        "seeded signals of length 16 with targets tanh(1.5 vᵀx/4); distances "
-        "‖f − f_lin‖/‖f_lin‖ on 16 held-out signals, RMS over seeds. Both the fluctuation of "
-        "the initial NTK around its limit and its change in training are O(channels^−½). "
-        "Tolerances (|p + ½| ≤ 0.15; distance ≤ 0.2 at the largest count) rest on three "
-        "disjoint sets of 8 seeds at the quick budget: exponents −0.44 to −0.54, distances "
-        "0.13–0.16 at 256 channels (the competing theory: exponents −0.19 to −0.20, "
-        "distances 0.42–0.45)."
+        "no biases, W ~ N(0, 1) scaled by σ/√fan_in with σ = 1.4, 32 channels and more; the "
+        "network is centred (its frozen initial outputs subtracted, so f_0 ≡ 0 and the "
+        "prediction is the kernel's alone). Full-batch GD with lr 0.7 for 25 steps "
+        "(lr·λ_max(Θ)/n ≈ 1.2) on 16 seeded signals of length 16 with targets "
+        "tanh(1.5 vᵀx/4); distances ‖f − f_lin‖/‖f_lin‖ on 16 held-out signals. Both the "
+        "fluctuation of the initial NTK around its limit and its change in training are "
+        "O(channels^−½); the mean over seeds differs from the limit by O(1/channels)."
     )
     control = (
         "The same trained networks judged against a competing theory: the linearized "
         "prediction of a fully connected network's NTK on the flattened signals (same depth, "
-        "σ and parametrization), i.e. the claim that a wide CNN trains like a wide MLP. The "
-        "distance stops falling at the gap between the two predictions."
+        "σ and parametrization), i.e. the claim that a wide CNN trains like a wide MLP."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "channels 32–256, 8 seeds",
-        "standard": "channels 32–512, 12 seeds",
-        "full": "channels 32–1024, 16 seeds",
-    }
+    control_theory = "linearized prediction of the fully connected NTK"
+    budgets: ClassVar[dict[str, str]] = {k: v.describe() for k, v in _CONV.items()}
 
-    def __init__(self) -> None:
-        self._cache: dict[Budget, dict[int, list[Tensor]]] = {}
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """``outputs``: trained held-out outputs ``(channel counts, seeds, m, 1)``."""
+        from learnmech.laws.scaling import _one_torch_thread
 
-    def _trained(self, budget: Budget) -> dict[int, list[Tensor]]:
-        if budget not in self._cache:
-            from learnmech.laws.scaling import _one_torch_thread
+        b = _CONV[budget]
 
+        def train() -> np.ndarray:
             x, y, x_test = _conv_data()
             with _one_torch_thread():
-                self._cache = {budget: {
-                    n: [_train_conv(n, seed, x, y, x_test)
-                        for seed in range(_CONV_SEEDS[budget])]
-                    for n in _CONV_CHANNELS[budget]}}
-        return self._cache[budget]
+                return np.stack([np.stack([_train_conv(n, seed, x, y, x_test).numpy()
+                                           for seed in range(b.seeds)])
+                                 for n in b.channels])
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return _conv_linearization_evidence(budget, "conv", self._trained(budget))
+        outputs = ctx.cached((self.id, b, _CONV_SIGMA, _CONV_LR, _CONV_STEPS), train)
+        return Measurement({"channels": list(b.channels), "outputs": outputs})
 
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return _conv_linearization_evidence(budget, "dense", self._trained(budget))
+    def predict(self, budget: Budget) -> Prediction:
+        return _conv_linearized("conv")
+
+    def control_prediction(self, budget: Budget) -> Prediction:
+        return _conv_linearized("dense")
+
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        widths, trained = measurement["channels"], measurement["outputs"]
+        predicted = prediction["outputs"]
+        seeds = trained.shape[1]
+        norm = float(np.linalg.norm(predicted))
+        per_seed = np.linalg.norm((trained - predicted).reshape(len(widths), seeds, -1),
+                                  axis=2) / norm
+        gaps = np.sqrt((per_seed**2).mean(1))  # RMS over seeds, (channel counts,)
+        mean = trained.mean(1)
+        spread = ((trained - mean[:, None]) ** 2).reshape(len(widths), -1).sum(1) / (seeds - 1)
+        ratios = (np.linalg.norm((mean - predicted).reshape(len(widths), -1), axis=1)
+                  / np.sqrt(spread / seeds))
+        p = fit_exponent(widths, gaps)
+        scatter = Figure("Trained conv nets vs the linearized prediction",
+                         "linearized prediction f_lin(x)", "trained network f(x)")
+        lo, hi = float(predicted.min()), float(predicted.max())
+        scatter.curves.append(Curve("f = f_lin", [lo, hi], [lo, hi], "theory", "identity"))
+        for i in (0, len(widths) - 1):
+            scatter.curves.append(Curve(f"{widths[i]} channels, seed 0",
+                                        predicted.flatten().tolist(),
+                                        trained[i, 0].flatten().tolist(), "measured",
+                                        str(widths[i])))
+        scaling = Figure("Distance from the linearized prediction vs channels", "channels n",
+                         "‖f − f_lin‖/‖f_lin‖ (held out, RMS over seeds)", xscale="log",
+                         yscale="log")
+        anchor = math.exp(float(np.mean(np.log(gaps) + 0.5 * np.log(widths))))
+        scaling.curves.append(Curve("∝ channels^−½", [float(n) for n in widths],
+                                    [anchor / math.sqrt(n) for n in widths], "theory",
+                                    "distance"))
+        scaling.curves.append(Curve("measured", [float(n) for n in widths], gaps.tolist(),
+                                    "measured", "distance"))
+        criteria = [
+            Criterion("|fitted exponent of ‖f − f_lin‖ vs channels + 1/2|", abs(p + 0.5),
+                      _CONV_EXPONENT),
+            Criterion(f"‖f − f_lin‖/‖f_lin‖ at {widths[-1]} channels", float(gaps[-1]),
+                      _CONV_DISTANCE),
+            Criterion(f"|mean over seeds − f_lin| / sampling error at {widths[-1]} channels",
+                      float(ratios[-1]), _sampling_tolerance(predicted.size, seeds)),
+        ]
+        notes = f"exponent {p:.3f}; distances " + ", ".join(
+            f"{n}: {g:.3f}" for n, g in zip(widths, gaps, strict=True))
+        notes += "; sampling ratios " + ", ".join(f"{r:.2f}" for r in ratios)
+        return Evidence(criteria, [scatter, scaling], notes=notes)
 
 
 # ---- spectral-bias ------------------------------------------------------------------------------
 _MODES = [0, 2, 5, 10, 20, 40]
 _SPECTRAL_LR, _SPECTRAL_STEPS = 2.0, 300
+_SPECTRAL_SCHEDULE = Schedule("log", 40)
+# max |measured − predicted| component / RMS initial component: 0.0025 at width 2048 (seed
+# 0, quick); the O(1/width) drift of the kernel, set on seeds 0–1 at widths 2048–4096.
+_COMPONENT_TOLERANCE = 0.05
+# Relative error of the e-folding step: 0.006 at the quick budget; set on seeds 0–1.
+_EFOLD_TOLERANCE = 0.1
+_SIGNIFICANT = 0.2  # e-folding steps are compared for modes with ≥ 20% of the RMS component
 
 
-def _spectral_system(budget: Budget, rich: bool, seed: int) -> System:
-    width = {"quick": 2048, "standard": 4096, "full": 8192}[budget]
-    if rich:  # mean-field, α = 0.1, lr ∝ 1/α (see lazy-rich)
-        arch = MLP(width=512, depth=2, bias=False, parametrization="mf", output_multiplier=0.1)
-        rule = LearningRule(optimizer="gd", lr=5.0, steps=_SPECTRAL_STEPS)
-    else:
-        arch = MLP(width=width, depth=2, bias=False, parametrization="ntp")
-        rule = LearningRule(optimizer="gd", lr=_SPECTRAL_LR, steps=_SPECTRAL_STEPS)
-    return System(architecture=arch,
+@dataclass(frozen=True)
+class SpectralBudget:
+    """One wide NTK-parametrized network of ``width`` per seed."""
+
+    width: int
+    seeds: tuple[int, ...]
+
+    def describe(self) -> str:
+        return f"width {self.width}, {len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
+
+
+_SPECTRAL = {
+    "quick": SpectralBudget(2048, (0,)),
+    "standard": SpectralBudget(4096, (0, 1)),
+    "full": SpectralBudget(8192, (0, 1, 2, 3)),
+}
+
+
+def _spectral_system(width: int, seed: int) -> System:
+    return System(architecture=MLP(width=width, depth=2, bias=False, parametrization="ntp"),
                   data=TeacherStudent(d_in=8, d_out=1, teacher_width=16, n_train=64, n_test=0,
                                       seed=seed),
-                  learning_rule=rule, seed=seed)
+                  learning_rule=LearningRule(optimizer="gd", lr=_SPECTRAL_LR,
+                                             steps=_SPECTRAL_STEPS),
+                  seed=seed)
 
 
 def _e_folding_step(steps: np.ndarray, ratio: np.ndarray) -> float:
@@ -381,58 +495,41 @@ def _e_folding_step(steps: np.ndarray, ratio: np.ndarray) -> float:
     return float(steps[i - 1] + frac * (steps[i] - steps[i - 1]))
 
 
-def _spectral_evidence(budget: Budget, ctx: LawContext, rich: bool) -> Evidence:
-    seeds = [0] if budget == "quick" else [0, 1] if budget == "standard" else [0, 1, 2, 3]
-    worst_traj, worst_time, run_ids, figures = 0.0, 0.0, [], []
-    for seed in seeds:
-        system = _spectral_system(budget, rich, seed)
-        traj = ctx.run(system, ["loss", "outputs"], Schedule("log", 40),
-                       label=f"spectral bias {'rich' if rich else 'lazy'} seed {seed}")
-        run_ids.append(traj.run_id)
-        data = load(system.data)
-        theta, _, _, _ = _tangent_kernels(system)
-        steps = np.asarray(traj["train_outputs"].steps, dtype=float)
-        outputs = torch.tensor(traj["train_outputs"].values, dtype=torch.float64)
-        residual = outputs - data.y_train.double().reshape(1, -1)
-        lr = system.learning_rule.lr
-        evals, evecs, predicted = residual_modes(
-            theta, residual[0].reshape(-1, 1), torch.tensor(steps * lr), lr=lr)
-        measured = residual @ evecs  # (times, modes)
-        predicted = predicted.reshape(measured.shape)
-        scale = float(measured[0, _MODES].pow(2).mean().sqrt())
-        n = residual.shape[1]
-        fig = Figure(f"Residual along NTK eigenvectors ({'rich control' if rich else 'lazy'}, "
-                     f"seed {seed})", "GD step", "⟨v_i, f_t(X) − Y⟩ / ⟨v_i, f_0(X) − Y⟩",
-                     xscale="log")
-        for i in _MODES:
-            p0 = float(predicted[0, i])
-            worst_traj = max(worst_traj,
-                             float((measured[:, i] - predicted[:, i]).abs().max()) / scale)
-            rate = float(lr * evals[i] / n)
-            t_pred = -1.0 / math.log(abs(1.0 - rate)) if 0 < rate < 1 else float("nan")
-            t_meas = _e_folding_step(steps, (measured[:, i] / measured[0, i]).numpy())
-            if math.isfinite(t_pred) and t_pred < steps[-1] and abs(p0) >= 0.2 * scale:
-                err = abs(t_meas / t_pred - 1) if math.isfinite(t_meas) else float("inf")
-                worst_time = max(worst_time, err)
-            group = f"mode {i}, ηλ/n = {rate:.3g}"
-            x = np.maximum(steps, 0.5).tolist()
-            fig.curves.append(Curve(f"theory {group}", x, (predicted[:, i] / p0).tolist(),
-                                    "theory", group))
-            fig.curves.append(Curve(f"measured {group}", x, (measured[:, i] / p0).tolist(),
-                                    "measured", group))
-        if seed == seeds[0]:
-            figures.append(fig)
-    criteria = [
-        Criterion("max |measured − predicted| residual component / RMS initial component",
-                  worst_traj, 0.05),
-        Criterion("max relative error of the e-folding step of each mode", worst_time, 0.1),
-    ]
-    return Evidence(criteria, figures, run_ids,
-                    notes=f"modes {_MODES} of the NTK on 64 training points")
+def _initial_modes(system: System) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The initial NTK ``(n, n)``, its eigenvalues (descending) and eigenvectors (columns),
+    and the initial residual ``f_0(X) − Y`` ``(n, 1)``."""
+    theta, _, f0, _ = _tangent_kernels(system)
+    residual0 = f0 - load(system.data).y_train.double().reshape(-1, 1)
+    evals, evecs, _ = residual_modes(theta, residual0, torch.zeros(1), lr=_SPECTRAL_LR)
+    return theta, evals, evecs, residual0
+
+
+def _mode_decay(budget: Budget, uniform: bool) -> Prediction:
+    """Predicted components ``(seeds, times, modes)`` of the residual along the initial
+    NTK's eigenvectors and their e-folding steps ``(seeds, modes)``: each mode at its own
+    rate ``lr λ_i/n``, or (``uniform``) every mode at the mean eigenvalue's."""
+    b = _SPECTRAL[budget]
+    steps = np.asarray(_SPECTRAL_SCHEDULE.steps(_SPECTRAL_STEPS), dtype=float)
+    components, efold = [], []
+    for seed in b.seeds:
+        theta, evals, evecs, residual0 = _initial_modes(_spectral_system(b.width, seed))
+        n = residual0.shape[0]
+        if uniform:
+            evals = evals.mean().expand_as(evals)
+            decay = torch.stack([(1 - _SPECTRAL_LR * evals / n) ** k for k in steps.tolist()])
+            predicted = decay * (evecs.T @ residual0).flatten()
+        else:
+            _, _, predicted = residual_modes(theta, residual0, torch.tensor(steps * _SPECTRAL_LR),
+                                             lr=_SPECTRAL_LR)
+            predicted = predicted.reshape(len(steps), -1)
+        rate = (_SPECTRAL_LR * evals[_MODES] / n).numpy()
+        components.append(predicted[:, _MODES].numpy())
+        efold.append(-1.0 / np.log(np.abs(1.0 - rate)))
+    return Prediction({"components": np.stack(components), "efold": np.stack(efold)})
 
 
 @register
-class SpectralBias(Law):
+class SpectralBias(JudgedLaw):
     id = "spectral-bias"
     strand = "limits"
     claim = (
@@ -442,250 +539,228 @@ class SpectralBias(Law):
     )
     reference = "Jacot, Gabriel & Hongler 2018; Arora et al. 2019; Rahaman et al. 2019"
     regime = (
-        "Wide (2048–8192) two-layer ReLU network in NTK parametrization, full-batch GD on a "
-        "64-point teacher–student regression, lr·λ_max/n ≈ 0.5; the NTK is the empirical one "
-        "at initialization. Modes 0, 2, 5, 10, 20, 40 span e-folding times from 1 step to "
-        "beyond the run (300 steps). Errors are normalized by the RMS initial component of "
-        "those modes; e-folding steps are compared for modes whose initial component is at "
-        "least 20% of that RMS (smaller ones are dominated by O(1/width) drift) and whose "
-        "predicted e-folding step falls within the run. Tolerances (5%, 10%) rest on seeds "
-        "0–1."
+        "Wide (≥ 2048) two-layer ReLU networks in NTK parametrization, full-batch GD on a "
+        "64-point teacher–student regression, lr·λ_max/n ≈ 0.5, for 300 steps; the NTK is "
+        "the empirical one at initialization. Modes 0, 2, 5, 10, 20, 40 span e-folding "
+        "times from 1 step to beyond the run. Errors are normalized by the RMS initial "
+        "component of those modes; e-folding steps are compared for modes whose initial "
+        "component is at least 20% of that RMS (smaller ones are dominated by the "
+        "O(1/width) drift of the kernel) and whose measured component falls below 1/e "
+        "within the run."
     )
     control = (
-        "The rich regime: a mean-field network with output multiplier α = 0.1 (lr 5), whose "
-        "NTK grows and rotates as features move, so the initial NTK's modes do not decay at "
-        "their initial rates."
+        "The same measured components judged against a competing theory without spectral "
+        "bias: every mode decays at the rate of the mean NTK eigenvalue, lr·(tr Θ/n)/n."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "width 2048, one seed",
-        "standard": "width 4096, two seeds",
-        "full": "width 8192, four seeds",
-    }
+    control_theory = "uniform decay at the mean NTK eigenvalue (no spectral bias)"
+    budgets: ClassVar[dict[str, str]] = {k: v.describe() for k, v in _SPECTRAL.items()}
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return _spectral_evidence(budget, ctx, rich=False)
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """``steps`` ``(times,)`` and the residual's ``components`` ``(seeds, times, modes)``
+        along the eigenvectors of each network's NTK at initialization."""
+        b = _SPECTRAL[budget]
+        components, run_ids = [], []
+        for seed in b.seeds:
+            system = _spectral_system(b.width, seed)
+            traj = ctx.run(system, ["loss", "outputs"], _SPECTRAL_SCHEDULE,
+                           label=f"spectral bias seed {seed}")
+            run_ids.append(traj.run_id)
+            outputs = torch.tensor(traj["train_outputs"].values, dtype=torch.float64)
+            residual = outputs - load(system.data).y_train.double().reshape(1, -1)
+            _, _, evecs, _ = _initial_modes(system)
+            components.append((residual @ evecs)[:, _MODES].numpy())
+        steps = np.asarray(traj["train_outputs"].steps, dtype=float)
+        return Measurement({"steps": steps, "components": np.stack(components)}, run_ids)
 
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return _spectral_evidence(budget, ctx, rich=True)
+    def predict(self, budget: Budget) -> Prediction:
+        return _mode_decay(budget, uniform=False)
+
+    def control_prediction(self, budget: Budget) -> Prediction:
+        return _mode_decay(budget, uniform=True)
+
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        steps, measured = measurement["steps"], measurement["components"]
+        predicted, efold = prediction["components"], prediction["efold"]
+        scale = np.sqrt((measured[:, 0] ** 2).mean(1))  # (seeds,)
+        traj_error = float(np.max(np.abs(measured - predicted) / scale[:, None, None]))
+        time_errors = []
+        for s in range(measured.shape[0]):
+            for i in range(measured.shape[2]):
+                t_meas = _e_folding_step(steps, measured[s, :, i] / measured[s, 0, i])
+                if abs(measured[s, 0, i]) >= _SIGNIFICANT * scale[s] and math.isfinite(t_meas):
+                    time_errors.append(abs(t_meas / efold[s, i] - 1))
+        fig = Figure("Residual along NTK eigenvectors (first seed)", "GD step",
+                     "⟨v_i, f_t(X) − Y⟩ / ⟨v_i, f_0(X) − Y⟩", xscale="log")
+        x = np.maximum(steps, 0.5).tolist()
+        for j, mode in enumerate(_MODES):
+            p0 = float(measured[0, 0, j])
+            group = f"mode {mode}"
+            fig.curves.append(Curve(f"theory {group}", x, (predicted[0, :, j] / p0).tolist(),
+                                    "theory", group))
+            fig.curves.append(Curve(f"measured {group}", x, (measured[0, :, j] / p0).tolist(),
+                                    "measured", group))
+        criteria = [
+            Criterion("max |measured − predicted| residual component / RMS initial component",
+                      traj_error, _COMPONENT_TOLERANCE),
+            Criterion("max relative error of the e-folding step of each mode",
+                      float(np.max(time_errors)) if time_errors else float("nan"),
+                      _EFOLD_TOLERANCE),
+        ]
+        return Evidence(criteria, [fig], notes=f"modes {_MODES} of the NTK on 64 training "
+                                               f"points; {len(time_errors)} e-folding steps")
 
 
 # ---- lazy-rich -----------------------------------------------------------------------------------
-_RICH_WIDTH = 200
-_ALPHAS = {
-    "quick": [0.1, 1.0, 3.0, 10.0, 30.0],
-    "standard": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
-    "full": [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0],
+_STUDENT = Student()
+_LAZY_FROM = 3.0  # the 1/α law is fitted on α ≥ 3 (at α = 1 the movement is 4–26% below it)
+# Fitted exponents of ‖ΔW₁‖ and ‖Δh‖ over α = 3–300, seeds 0–2: −0.980 to −1.003 (the
+# linearization's is −1 exactly for α ≥ 1); twice the largest gap.
+_EXPONENT_TOLERANCE = 0.04
+# ‖ΔW₁‖ measured / linearized over α = 3–300, seeds 0–2: 0.946–1.020 (the O(1/α)
+# nonlinear correction is largest at α = 3); about twice the largest gap.
+_MOVEMENT_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class RichBudget:
+    """Students at output multipliers ``alphas`` (those ≥ 3 span the 1/α law), one run
+    per seed."""
+
+    alphas: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    def describe(self) -> str:
+        lazy = [a for a in self.alphas if a >= _LAZY_FROM]
+        return (f"α ∈ {{{', '.join(f'{a:g}' for a in self.alphas)}}} (1/α law fitted on "
+                f"{lazy[0]:g}–{lazy[-1]:g}), {len(self.seeds)} seed"
+                f"{'s' if len(self.seeds) > 1 else ''}")
+
+
+_RICH = {
+    "quick": RichBudget((0.1, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0), (0, 1)),
+    "standard": RichBudget((0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0), (0, 1, 2, 3)),
+    "full": RichBudget((0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+                       tuple(range(8))),
 }
-_RICH_SEEDS = {"quick": [0], "standard": [0, 1], "full": [0, 1, 2, 3]}
-_ETA0, _RICH_STEPS, _RICH_N = 1.0, 1000, 20
 
 
-@dataclass
-class _RichRun:
-    """One student trained from a symmetric initialization (f_0 ≡ 0)."""
-
-    alpha: float
-    weight_movement: float  # ‖W_1(T) − W_1(0)‖ / ‖W_1(0)‖
-    feature_movement: float  # ‖h(T) − h(0)‖ / ‖h(0)‖ on the training inputs
-    kernel_distance: float  # ‖f_T − f_lin‖ / ‖f_lin − f_0‖ on held-out inputs
-    concentration: float  # readout-weighted fraction of neurons within 15° of a teacher unit
-    train_loss: float
-    trajectories: np.ndarray  # (times, neurons, 2): |a_i| w_i over training
+def _lazy_alphas(budget: Budget) -> list[float]:
+    return [a for a in _RICH[budget].alphas if a >= _LAZY_FROM]
 
 
-def _concentration(model: Network, teacher: Tensor) -> float:
-    """Fraction of ``Σ_i |a_i| ‖w_i‖`` carried by neurons within 15° of a teacher direction."""
-    first, readout = linear_layers(model)
-    w = first.weight.detach().double()
-    a = readout.weight.detach().double()[0]
-    mass = a.abs() * w.norm(dim=1)
-    directions = teacher / teacher.norm(dim=1, keepdim=True)
-    cos = (w / w.norm(dim=1, keepdim=True)) @ directions.T
-    near = cos.max(1).values > math.cos(math.radians(15))
-    return float((mass * near).sum() / mass.sum())
-
-
-def _train_student(alpha: float, seed: int, trace_steps: list[int]) -> tuple[_RichRun, Tensor]:
-    """Chizat et al.'s student f(x) = (α/n) Σ a_i ReLU(w_iᵀx), n = 200, trained by full-batch
-    GD on learnmech's MSE with the mean-field plan's learning rates and lr = η₀ min(1, α)/α².
-
-    Neurons come in pairs with equal w and opposite a, so f_0 ≡ 0 (the centered model of
-    Chizat et al.); the trainer cannot express this initialization, so the loop is here.
-    """
-    arch = MLP(width=_RICH_WIDTH, depth=2, parametrization="mf", activation="relu",
-               bias=False, output_multiplier=alpha)
-    rule = LearningRule(optimizer="gd", lr=_ETA0 * min(1.0, alpha) / alpha**2,
-                        steps=_RICH_STEPS)
-    spec = TeacherStudent(d_in=2, d_out=1, teacher_width=3, n_train=_RICH_N, n_test=400,
-                          seed=seed)
-    data = load(spec)
-    model, plan = build_model(arch, 2, 1, generator=torch.Generator().manual_seed(seed))
-    half = _RICH_WIDTH // 2
-    first, readout = linear_layers(model)
-    with torch.no_grad():
-        first.weight[half:] = first.weight[:half]
-        readout.weight[:, half:] = -readout.weight[:, :half]
-    optimizer = make_optimizer(model, plan, rule)
-    weights = optimizer_weights(model, optimizer)
-    x, y, x_test = data.x_train, data.y_train, data.x_test
-    theta = empirical_ntk(model, x, outputs="trace", weights=weights).double()
-    cross = empirical_ntk(model, x_test, x, outputs="trace", weights=weights).double()
-    with torch.no_grad():
-        f0, f0_test = model(x).double(), model(x_test).double()
-    _, kernel = predict_outputs(theta, y, f0, rule.lr * rule.steps, ntk_test_train=cross,
-                                f0_test=f0_test, lr=rule.lr)
-    assert kernel is not None
-    w0 = first.weight.detach().clone()
-    h0 = hidden_features(model, x)[0].detach()
-    loss_fn = objective(System(architecture=arch, data=spec, learning_rule=rule), data)
-    snapshots = []
-    loss = torch.tensor(float("nan"))
-    for step in range(rule.steps + 1):
-        if step in trace_steps:
-            a = model.effective_weights()[1][0].abs()
-            snapshots.append((a[:, None] * first.weight.detach()).numpy().copy())
-        if step == rule.steps:
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    with torch.no_grad():
-        trained = model(x_test).double()
-    teacher = data.info["teacher_weights"][0].double()
-    run = _RichRun(
-        alpha=alpha,
-        weight_movement=float((first.weight.detach() - w0).norm() / w0.norm()),
-        feature_movement=float((hidden_features(model, x)[0].detach() - h0).norm() / h0.norm()),
-        kernel_distance=float((trained - kernel).norm() / (kernel - f0_test).norm()),
-        concentration=_concentration(model, teacher),
-        train_loss=float(loss.detach()),
-        trajectories=np.stack(snapshots),
-    )
-    return run, teacher
-
-
-def _rich_runs(budget: Budget) -> tuple[list[_RichRun], Tensor]:
-    trace = sorted({0, *np.unique(np.geomspace(1, _RICH_STEPS, 30).astype(int)).tolist()})
-    runs, teacher = [], None
-    for seed in _RICH_SEEDS[budget]:
-        for alpha in _ALPHAS[budget]:
-            run, t = _train_student(alpha, seed, trace)
-            runs.append(run)
-            teacher = t if teacher is None else teacher
-    assert teacher is not None
-    return runs, teacher
-
-
-def _mean_by_alpha(runs: list[_RichRun], field: str) -> tuple[list[float], list[float]]:
-    alphas = sorted({r.alpha for r in runs})
-    return alphas, [float(np.mean([getattr(r, field) for r in runs if r.alpha == a]))
-                    for a in alphas]
-
-
-def _neuron_figure(runs: list[_RichRun], teacher: Tensor, alpha: float) -> Figure:
-    run = next(r for r in runs if r.alpha == alpha)
-    fig = Figure(f"Neuron trajectories |a_i|·w_i, α = {alpha:g}", "coordinate 1",
-                 "coordinate 2")
-    reach = float(np.abs(run.trajectories).max())
+def _neuron_figure(trajectories: np.ndarray, teacher: np.ndarray, alpha: float) -> Figure:
+    fig = Figure(f"Neuron trajectories |a_i|·w_i, α = {alpha:g} (first seed)",
+                 "coordinate 1", "coordinate 2")
+    reach = float(np.abs(trajectories).max())
     for k, t in enumerate(teacher):
-        u = (t / t.norm()).tolist()
-        fig.curves.append(Curve(f"teacher direction {k}", [0.0, reach * u[0]],
-                                [0.0, reach * u[1]], "theory", "teacher"))
-    for i in range(0, _RICH_WIDTH, 5):
-        path = run.trajectories[:, i]
+        u = t / np.linalg.norm(t)
+        fig.curves.append(Curve(f"teacher direction {k}", [0.0, reach * float(u[0])],
+                                [0.0, reach * float(u[1])], "theory", "teacher"))
+    for i in range(0, trajectories.shape[1], 5):
+        path = trajectories[:, i]
         fig.curves.append(Curve(f"neuron {i}", path[:, 0].tolist(), path[:, 1].tolist(),
                                 "measured", "neurons"))
     return fig
 
 
-def _lazy_rich_criteria(runs: list[_RichRun], lazy_alpha: float, rich_alpha: float
-                        ) -> list[Criterion]:
-    lazy = [r for r in runs if r.alpha == lazy_alpha]
-    rich = [r for r in runs if r.alpha == rich_alpha]
-    return [
-        Criterion(f"α = {lazy_alpha:g}: ‖f − f_kernel‖/‖f_kernel‖ on held-out inputs",
-                  max(r.kernel_distance for r in lazy), 0.1),
-        Criterion(f"α = {rich_alpha:g}: relative feature movement ‖Δh‖/‖h‖",
-                  min(r.feature_movement for r in rich), 0.5, ">="),
-        Criterion(f"α = {rich_alpha:g}: neuron mass within 15° of teacher directions",
-                  min(r.concentration for r in rich), 0.6, ">="),
-    ]
+def _rich_prediction(budget: Budget, movement: np.ndarray) -> Prediction:
+    """``weight`` ``(seeds, lazy α)`` and the fitted exponent of each seed's row."""
+    alphas = _lazy_alphas(budget)
+    return Prediction({"weight": movement,
+                       "exponent": np.array([fit_exponent(alphas, row) for row in movement])})
 
 
 @register
-class LazyRich(Law):
+class LazyRich(JudgedLaw):
     id = "lazy-rich"
     strand = "limits"
     claim = (
         "The output multiplier α sets the regime of a two-layer ReLU network "
-        "f = (α/n) Σ a_i ReLU(w_iᵀx): for large α training is lazy (relative weight movement "
-        "∝ 1/α, the trained function is the kernel predictor of the initial NTK), for small α "
-        "it is rich (features move by O(1) and neurons concentrate on the teacher's "
-        "directions)."
+        "f = (α/n) Σ a_i ReLU(w_iᵀx): for large α training is lazy, and the weights and "
+        "features move as the network's linearization predicts, by ∝ 1/α; for small α it "
+        "is rich (features move by O(1) and neurons gather on the teacher's directions)."
     )
     reference = "Chizat, Oyallon & Bach 2019 (paper Fig. 2)"
     regime = (
-        "Student of width 200 (100 pairs of neurons with opposite readout, so f_0 ≡ 0), "
-        "mean-field plan (learning rates × width), no biases; teacher with 3 ReLU units on "
-        "2-D Gaussian inputs, 20 training points, 400 held-out points; full-batch GD on MSE "
-        "with lr = min(1, α)/α² (time rescaled by α² as in Chizat et al., capped for small α "
-        "to keep GD stable) for 1000 steps, all runs reaching train loss < 1e-5. The "
-        "1/α law is fitted on α ≥ 1. The kernel predictor is the linearized model with the "
-        "learning-rate-weighted NTK at initialization at the same time; the distance is "
-        "relative to its change from f_0. At α = 30 the network still generalizes a few "
-        "times better than the kernel predictor (the distance falls as ≈ α^−0.8 and is "
-        "≈ 0.05 here), so the tolerance 0.1 is about the function, not about its small test "
-        "error. Tolerances rest on seeds 0–1."
+        "Centred student of width 200 (100 pairs of neurons with opposite readout, so "
+        "f_0 ≡ 0), mean-field plan, no biases; teacher with 3 ReLU units on 2-D Gaussian "
+        "inputs, 20 training points; full-batch GD on MSE with lr = min(1, α)/α² (time "
+        "rescaled by α² as in Chizat et al., capped for small α to keep GD stable) for 1000 "
+        "steps, every run reaching train loss < 1e-5. The 1/α law holds for α ≥ 3, over "
+        "two decades; at α = 1 the movement is already 4–26% below the linearization's and "
+        "at α = 0.1 the features move by O(1)."
     )
     control = (
-        "The regimes swapped: the lazy prediction (within 0.1 of the kernel predictor) "
-        "checked on the α = 0.1 run, and the rich predictions (features move ≥ 0.5, neurons "
-        "concentrate ≥ 0.6) on the α = 30 run."
+        "The same measured movements judged against the rich (mean-field) scaling: "
+        "movement independent of α (exponent 0), at the linearization's value at α = 3."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "α ∈ {0.1, 1, 3, 10, 30}, one seed",
-        "standard": "α ∈ {0.1, 0.3, 1, 3, 10, 30}, two seeds",
-        "full": "α from 0.03 to 100, four seeds",
-    }
+    control_theory = "mean-field scaling: movement independent of α"
+    budgets: ClassVar[dict[str, str]] = {k: v.describe() for k, v in _RICH.items()}
 
-    def __init__(self) -> None:
-        self._cache: dict[Budget, tuple[list[_RichRun], Tensor]] = {}
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """``weight``, ``feature`` ``(seeds, α)``: relative movements of W₁ and of the
+        hidden features; ``loss`` ``(seeds, α)``; neuron ``trajectories`` of the first seed
+        at the smallest and largest α, and the ``teacher`` directions ``(3, 2)``."""
+        b = _RICH[budget]
+        trace = sorted({0, *np.unique(np.geomspace(1, _STUDENT.steps, 30).astype(int))})
 
-    def _runs(self, budget: Budget) -> tuple[list[_RichRun], Tensor]:
-        if budget not in self._cache:
-            self._cache = {budget: _rich_runs(budget)}
-        return self._cache[budget]
+        def runs() -> list[list[StudentRun]]:
+            return [[train_student(_STUDENT, a, seed, trace) for a in b.alphas]
+                    for seed in b.seeds]
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        runs, teacher = self._runs(budget)
-        alphas, moves = _mean_by_alpha(runs, "weight_movement")
-        lazy_alphas = [a for a in alphas if a >= 1.0]
-        lazy_moves = [m for a, m in zip(alphas, moves, strict=True) if a >= 1.0]
-        p = _slope(lazy_alphas, lazy_moves)
-        scaling = Figure("Relative weight movement ‖ΔW₁‖/‖W₁‖ vs output multiplier",
+        done = ctx.cached((self.id, b, _STUDENT), runs)
+        teacher = load(_STUDENT.system(1.0, b.seeds[0]).data).info["teacher_weights"][0]
+        return Measurement({
+            "alphas": list(b.alphas),
+            "weight": np.array([[r.weight_movement for r in row] for row in done]),
+            "feature": np.array([[r.feature_movement for r in row] for row in done]),
+            "loss": np.array([[r.train_loss for r in row] for row in done]),
+            "trajectories": {row.alpha: row.trajectories for row in (done[0][0], done[0][-1])},
+            "teacher": teacher.double().numpy(),
+        })
+
+    def predict(self, budget: Budget) -> Prediction:
+        b = _RICH[budget]
+        return _rich_prediction(budget, np.array(
+            [[linearized_weight_movement(_STUDENT, a, seed) for a in _lazy_alphas(budget)]
+             for seed in b.seeds]))
+
+    def control_prediction(self, budget: Budget) -> Prediction:
+        b = _RICH[budget]
+        start = _lazy_alphas(budget)[0]
+        flat = [[linearized_weight_movement(_STUDENT, start, seed)] * len(_lazy_alphas(budget))
+                for seed in b.seeds]
+        return _rich_prediction(budget, np.array(flat))
+
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        alphas = measurement["alphas"]
+        lazy = [i for i, a in enumerate(alphas) if a >= _LAZY_FROM]
+        lazy_alphas = [alphas[i] for i in lazy]
+        weight, feature = measurement["weight"][:, lazy], measurement["feature"][:, lazy]
+        exponents = {name: np.array([fit_exponent(lazy_alphas, row) for row in values])
+                     for name, values in (("W₁", weight), ("h", feature))}
+        predicted = prediction["exponent"]
+        criteria = [
+            Criterion(f"max over seeds |fitted exponent of ‖Δ{name}‖ vs α − predicted| "
+                      f"(α = {lazy_alphas[0]:g}–{lazy_alphas[-1]:g})",
+                      float(np.max(np.abs(p - predicted))), _EXPONENT_TOLERANCE)
+            for name, p in exponents.items()]
+        criteria.append(Criterion(
+            "max over seeds and α of |‖ΔW₁‖ measured / linearized − 1|",
+            float(np.max(np.abs(weight / prediction["weight"] - 1))), _MOVEMENT_TOLERANCE))
+        scaling = Figure("Relative movement vs output multiplier (first seed)",
                          "output multiplier α", "relative movement", xscale="log",
                          yscale="log")
-        anchor = float(np.exp(np.mean(np.log(lazy_moves) + np.log(lazy_alphas))))
-        scaling.curves.append(Curve("∝ 1/α", alphas, [anchor / a for a in alphas], "theory",
-                                    "movement"))
-        scaling.curves.append(Curve("measured", alphas, moves, "measured", "movement"))
-        _, features = _mean_by_alpha(runs, "feature_movement")
-        scaling.curves.append(Curve("feature movement ‖Δh‖/‖h‖", alphas, features,
-                                    "measured", "features"))
-        criteria = [Criterion("|fitted exponent of weight movement vs α (α ≥ 1) + 1|",
-                              abs(p + 1.0), 0.15)]
-        criteria += _lazy_rich_criteria(runs, max(alphas), min(alphas))
-        figures = [scaling, _neuron_figure(runs, teacher, min(alphas)),
-                   _neuron_figure(runs, teacher, max(alphas))]
-        notes = ", ".join(f"α={r.alpha:g}: ΔW {r.weight_movement:.3g}, Δh "
-                          f"{r.feature_movement:.3g}, kernel distance {r.kernel_distance:.3g}, "
-                          f"concentration {r.concentration:.2f}, loss {r.train_loss:.1e}"
-                          for r in runs)
-        return Evidence(criteria, figures, [], notes=f"exponent {p:.3f}; " + notes)
-
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        runs, _ = self._runs(budget)
-        alphas = sorted({r.alpha for r in runs})
-        return Evidence(_lazy_rich_criteria(runs, min(alphas), max(alphas)), [], [])
+        scaling.curves += [
+            Curve("linearized ‖ΔW₁‖/‖W₁‖", lazy_alphas, prediction["weight"][0].tolist(),
+                  "theory", "weights"),
+            Curve("measured ‖ΔW₁‖/‖W₁‖", alphas, measurement["weight"][0].tolist(),
+                  "measured", "weights"),
+            Curve("measured ‖Δh‖/‖h‖", alphas, measurement["feature"][0].tolist(),
+                  "measured", "features")]
+        figures = [scaling] + [_neuron_figure(t, measurement["teacher"], a)
+                               for a, t in measurement["trajectories"].items()]
+        notes = "; ".join(f"exponents of ‖Δ{name}‖: " + ", ".join(f"{v:.3f}" for v in p)
+                          for name, p in exponents.items())
+        notes += f"; largest train loss {float(np.max(measurement['loss'])):.1e}"
+        return Evidence(criteria, figures, notes=notes)

@@ -115,6 +115,29 @@ def predict_outputs(
     return train.reshape(shape), test
 
 
+def parameter_change(
+    jacobian: Tensor, weight: float, ntk_train: Tensor, residual0: Tensor, t: float, *,
+    lr: float | None = None,
+) -> Tensor:
+    """How far the linearized network moves one parameter tensor by time ``t``.
+
+    With per-tensor learning-rate weights ``w_p`` (GD: ``θ_p ← θ_p − lr w_p ∇_p L``), the
+    NTK is ``Θ = Σ_p w_p J_p J_pᵀ`` and the residual decays as ``r_t = e^{−Θt/n} r_0``, so ::
+
+        θ_p(t) − θ_p(0) = −w_p J_pᵀ Θ⁻¹ (I − e^{−Θt/n}) r_0
+
+    (``(I − lr Θ/n)^steps`` for GD). One output: ``jacobian`` is ``J_p = ∂f(X)/∂θ_p``
+    ``(n, P)``, ``weight`` is ``w_p``, ``ntk_train`` the weighted ``Θ`` ``(n, n)``,
+    ``residual0`` is ``f_0(X) − Y`` ``(n,)`` or ``(n, 1)``. Returns ``(P,)``, float64.
+    """
+    theta = ntk_train.double()
+    n = theta.shape[0]
+    spec = _spectral(theta)
+    _, gain = _decay(spec.evals, n, t, lr)
+    coeffs = spec.evecs.T @ residual0.double().reshape(n)
+    return -weight * (jacobian.double().T @ (spec.evecs @ (gain * coeffs)))
+
+
 def residual_modes(
     ntk_train: Tensor, residual0: Tensor, t: Tensor, *, lr: float | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
