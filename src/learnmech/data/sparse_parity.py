@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from learnmech.errors import InputError
+from learnmech.threads import one_torch_thread
 
 
 class MultitaskSparseParity:
@@ -103,7 +103,7 @@ def train_width_ensemble(task: MultitaskSparseParity, widths: Sequence[int], ste
     xt, yt = torch.cat([x for x, _ in tests]), torch.cat([y for _, y in tests])
     checkpoints = set(np.unique(np.geomspace(1, steps, points).round().astype(int)).tolist())
     seen, losses = [], []
-    with _one_torch_thread():
+    with one_torch_thread():
         for step in range(1, steps + 1):
             x, y, _ = task.sample(batch, g)
             loss = F.cross_entropy(forward(x).reshape(-1, 2), y.repeat(e)) * e
@@ -117,15 +117,3 @@ def train_width_ensemble(task: MultitaskSparseParity, widths: Sequence[int], ste
                 seen.append(step)
                 losses.append((per / math.log(2)).numpy())
     return np.asarray(seen, dtype=float), np.stack(losses)
-
-
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run with one torch thread (restored after): on tensors this small a second thread
-    only adds contention, ten times over on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

@@ -43,6 +43,7 @@ from learnmech.system import (
     TeacherStudent,
 )
 from learnmech.theory.linearized import predict_outputs, residual_modes
+from learnmech.threads import one_torch_thread
 from learnmech.train import Schedule, initial_state, make_optimizer
 
 
@@ -379,13 +380,11 @@ class LazyLinearizedConv(JudgedLaw):
 
     def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
         """``outputs``: trained held-out outputs ``(channel counts, seeds, m, 1)``."""
-        from learnmech.laws.scaling import _one_torch_thread
-
         b = _CONV[budget]
 
         def train() -> np.ndarray:
             x, y, x_test = _conv_data()
-            with _one_torch_thread():
+            with one_torch_thread():
                 return np.stack([np.stack([_train_conv(n, seed, x, y, x_test).numpy()
                                            for seed in range(b.seeds)])
                                  for n in b.channels])

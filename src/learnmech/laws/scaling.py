@@ -20,11 +20,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from learnmech.data.sparse_parity import (  # noqa: F401  (_one_torch_thread: laws/lazy.py)
-    MultitaskSparseParity,
-    _one_torch_thread,
-    train_width_ensemble,
-)
+from learnmech.data.sparse_parity import MultitaskSparseParity, train_width_ensemble
 from learnmech.fit import trajectory_frame
 from learnmech.laws._memo import RunMemo
 from learnmech.laws.base import (

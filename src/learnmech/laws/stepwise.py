@@ -21,13 +21,13 @@ from learnmech.laws.base import (
     Prediction,
     register,
 )
-from learnmech.laws.scaling import _one_torch_thread
 from learnmech.probes.hidden import linear_layers
 from learnmech.probes.stepwise import Staircase
 from learnmech.selfsupervised import train_linear_ssl, two_view_problem
 from learnmech.system import MLP, LearningRule, LinearTeacher, System
 from learnmech.theory import dln
 from learnmech.theory.stepwise import ssl_initial_strengths, ssl_time_to_learn
+from learnmech.threads import one_torch_thread
 from learnmech.train import Schedule, initial_state
 
 _LAMBDAS = [2.0, 1.0, 0.5, 0.25]  # singular values of the teacher: factor-2 spacing
@@ -157,7 +157,7 @@ class StepwiseLearning(JudgedLaw):
         seeds = _BUDGETS[budget].seeds
         mlp, run_ids = [], []
         for seed in seeds:
-            with _one_torch_thread():
+            with one_torch_thread():
                 traj = ctx.run(_mlp_system(seed), ["loss", "response_modes", "update_rank"],
                                Schedule("linear", 250), label=f"stepwise tanh seed {seed}")
             run_ids.append(traj.run_id)
