@@ -39,7 +39,6 @@ from torch.func import functional_call, vmap
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
 from learnmech.models import Network, build_model
-from learnmech.models.network import activation_fn
 from learnmech.probes import make_probes
 from learnmech.store import Store
 from learnmech.system import LearningRule, System
@@ -284,29 +283,28 @@ def stacked_forward(
     ``params`` is ``(E, P)`` (see :class:`_Layout`); ``x`` is ``(E, B, d_in)`` (one
     minibatch per member) or ``(B, d_in)`` (shared). A learnmech :class:`Network` runs as
     batched matrix products, operation by operation as :meth:`Network.forward` does them
-    (product, multiplier, bias, activation), with the products' forward and backward in the
+    (product, multiplier, bias, activation; :meth:`Network.forward_trace` with stacked
+    weights), with the products' forward and backward in the
     layouts of :func:`torch.nn.functional.linear` (see :class:`_StackedLinear`). Any other
     module (or ``generic=True``) runs through ``torch.func.vmap`` over ``functional_call``
     (slower for small models: per-call transform overhead).
     """
     if isinstance(template, Network) and not generic:
         net = template
-        phi, last = activation_fn(net.activation), len(net.layers) - 1
 
         def network_forward(params: Tensor, x: Tensor) -> Tensor:
             named = layout.unflatten_stacked(params)
             h = x if x.ndim == 3 else x.expand(params.shape[0], *x.shape)  # (E, B, d_in)
-            for i, m in enumerate(net.multipliers):
+
+            def affine(i: int, h: Tensor) -> Tensor:
                 weight, bias = named[f"layers.{i}.weight"], named.get(f"layers.{i}.bias")
+                m = net.multipliers[i]
                 if m == 1.0:  # the bias added in the product: the same numbers, one pass
-                    h = _StackedLinear.apply(h, weight, bias)
-                else:
-                    h = _StackedLinear.apply(h, weight, None) * m
-                    if bias is not None:
-                        h = h + bias[:, None, :]
-                if i < last:
-                    h = phi(h)
-            return h
+                    return _StackedLinear.apply(h, weight, bias)
+                z = _StackedLinear.apply(h, weight, None) * m
+                return z if bias is None else z + bias[:, None, :]
+
+            return net.forward_trace(h, affine).output
 
         return network_forward
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -44,6 +45,28 @@ def activation_fn(name: str) -> Callable[[Tensor], Tensor]:
     return _ACTIVATIONS[name]
 
 
+@dataclass
+class Trace:
+    """One forward pass of a :class:`Network` with ``L`` layers.
+
+    ``inputs[l]`` is layer ``l``'s input ``h_l`` (``inputs[0] = x``), ``preactivations[l]``
+    its pre-activation ``z_{l+1}``; shapes ``(batch, width)``.
+    """
+
+    inputs: list[Tensor]
+    preactivations: list[Tensor]
+
+    @property
+    def output(self) -> Tensor:
+        """``f(x) = z_L``, ``(batch, d_out)``."""
+        return self.preactivations[-1]
+
+    @property
+    def hidden(self) -> list[Tensor]:
+        """The hidden representations ``[h_1, …, h_{L−1}]``."""
+        return self.inputs[1:]
+
+
 class Network(nn.Module):
     """A stack of :class:`torch.nn.Linear` layers with per-layer forward multipliers.
 
@@ -71,18 +94,38 @@ class Network(nn.Module):
         """The layers, typed as :class:`torch.nn.Linear`."""
         return [cast(nn.Linear, layer) for layer in self.layers]
 
+    def affine(self, index: int, h: Tensor) -> Tensor:
+        """Layer ``index``'s pre-activation ``z = m W h + b``; ``h`` is ``(batch, fan_in)``."""
+        layer = cast(nn.Linear, self.layers[index])
+        z = F.linear(h, layer.weight)
+        m = self.multipliers[index]
+        if m != 1.0:
+            z = z * m
+        return z if layer.bias is None else z + layer.bias
+
+    def forward_trace(
+        self, x: Tensor, affine: Callable[[int, Tensor], Tensor] | None = None
+    ) -> Trace:
+        """The forward pass with every layer's input and pre-activation kept.
+
+        ``h_0 = x``, ``z_l = affine(l, h_{l−1})`` (default :meth:`affine`, ``m_l W_l h + b_l``)
+        and ``h_l = φ(z_l)`` for ``l < L``; the output is ``z_L``. ``affine`` replaces the
+        layers' products, e.g. to add a perturbation to each ``z_l`` or to run stacked
+        weights of an ensemble (then the leading dims are the caller's). Gradients flow
+        through the trace.
+        """
+        affine = affine or self.affine
+        inputs, pre = [], []
+        h, last = x, len(self.layers) - 1
+        for i in range(len(self.layers)):
+            inputs.append(h)
+            z = affine(i, h)
+            pre.append(z)
+            h = self._phi(z) if i < last else z
+        return Trace(inputs, pre)
+
     def forward(self, x: Tensor) -> Tensor:
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.linears()):
-            m = self.multipliers[i]
-            x = F.linear(x, layer.weight)
-            if m != 1.0:
-                x = x * m
-            if layer.bias is not None:
-                x = x + layer.bias
-            if i < last:
-                x = self._phi(x)
-        return x
+        return self.forward_trace(x).output
 
     def effective_weights(self) -> list[Tensor]:
         """``m_l W_l`` for every layer, detached, shapes ``(fan_out, fan_in)``."""

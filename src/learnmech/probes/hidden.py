@@ -2,7 +2,8 @@
 
 :class:`~learnmech.models.Network` calls :func:`torch.nn.functional.linear` on its layers'
 weights, so module forward hooks on ``layers[l]`` do not fire; :func:`hidden_features`
-replays the forward pass instead and returns every hidden representation
+reads them from :meth:`~learnmech.models.Network.forward_trace` instead: every hidden
+representation
 ``h_l = φ(m_l W_l h_{l−1} + b_l)``, ``l = 1 … L−1``. The last one is the *penultimate*
 representation that the readout ``f(x) = m_L W_L h_{L−1} + b_L`` acts on.
 """
@@ -12,11 +13,10 @@ from __future__ import annotations
 from typing import cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from learnmech.errors import InputError
-from learnmech.models import Network, activation_fn
+from learnmech.models import Network
 
 
 def as_network(model: nn.Module) -> Network:
@@ -36,18 +36,7 @@ def hidden_features(net: Network, x: Tensor) -> list[Tensor]:
 
     Gradients flow through the result; wrap the call in :func:`torch.no_grad` to measure.
     """
-    phi = activation_fn(net.activation)
-    out = []
-    h = x
-    for m, layer in zip(net.multipliers[:-1], linear_layers(net)[:-1], strict=True):
-        h = F.linear(h, layer.weight)
-        if m != 1.0:
-            h = h * m
-        if layer.bias is not None:
-            h = h + layer.bias
-        h = phi(h)
-        out.append(h)
-    return out
+    return net.forward_trace(x).hidden
 
 
 def penultimate(net: Network, x: Tensor) -> Tensor:

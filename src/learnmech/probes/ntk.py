@@ -41,12 +41,11 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from learnmech.errors import InputError
-from learnmech.models import Network, activation_fn
+from learnmech.models import Network
 from learnmech.probes.base import optimizer_weights  # noqa: F401  (re-exported)
 from learnmech.probes.hidden import linear_layers
 
@@ -69,18 +68,10 @@ class _Site:
 def _network_forward(
     model: Network, x: Tensor, probes: list[Tensor]
 ) -> tuple[Tensor, list[Tensor]]:
-    """:meth:`Network.forward` with ``probes[l]`` added to pre-activation ``z_l``."""
-    phi = activation_fn(model.activation)
-    inputs = []
-    last = len(model.layers) - 1
-    for i, layer in enumerate(linear_layers(model)):
-        inputs.append(x)
-        z = F.linear(x, layer.weight) * model.multipliers[i]
-        if layer.bias is not None:
-            z = z + layer.bias
-        z = z + probes[i]
-        x = phi(z) if i < last else z
-    return x, inputs
+    """:meth:`Network.forward` with ``probes[l]`` added to pre-activation ``z_l``: the
+    outputs and every layer's input."""
+    trace = model.forward_trace(x, lambda i, h: model.affine(i, h) + probes[i])
+    return trace.output, trace.inputs
 
 
 def _linear_modules(model: nn.Module, x: Tensor) -> dict[str, nn.Linear]:
