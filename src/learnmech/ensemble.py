@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
@@ -38,6 +37,7 @@ from torch.func import functional_call, vmap
 
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
+from learnmech.loop import Divergence
 from learnmech.models import Network, build_model
 from learnmech.probes import make_probes
 from learnmech.store import Store
@@ -175,7 +175,7 @@ def train_ensemble(
         else _minibatches([m.gen for m in members], x, y, batch)
     )
     alive = torch.ones(len(members), dtype=torch.bool, device=device)
-    reference = torch.full((len(members),), math.inf, dtype=torch.float64, device=device)
+    divergence = Divergence(divergence_factor)
     tick = max(total // 100, 1)
     step = 0
     for step in range(total + 1):
@@ -203,18 +203,12 @@ def train_ensemble(
         (grads,) = torch.autograd.grad(losses.sum(), leaf)  # (E, P)
         params = params.detach()
         values = losses.detach().double()  # (E,), compared in float64 as train does
-        if step == 0:
-            reference = divergence_factor * values.abs().clamp_min(1e-12)
-        diverging = alive & (~torch.isfinite(values) | (values > reference))
+        diverging = alive & divergence.diverging(step, values)
         if bool(diverging.any()):
             for k in diverging.nonzero().flatten().tolist():
-                value, m = float(values[k]), members[k]
+                m = members[k]
                 m.status, m.diverged_at = "diverged", step
-                m.reason = (
-                    "non-finite loss"
-                    if not math.isfinite(value)
-                    else (f"loss {value:.3g} above {divergence_factor:g}× the initial loss")
-                )
+                m.reason = divergence.explain(float(values[k]))
             alive &= ~diverging
         params = opt.step(params, grads, alive)
         if progress is not None and (step + 1) % tick == 0:

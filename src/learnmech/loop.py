@@ -1,10 +1,13 @@
-"""Training any ``nn.Module``: the small loop behind the μP verifier and the laws whose
-models the :class:`~learnmech.system.System` spec does not describe (residual MLPs, the
-character transformer).
+"""The training core: one gradient step and one divergence rule for every trainer.
 
-:func:`train_module` is the plain PyTorch loop (forward, loss, backward, step) over batches drawn
-by a callback; as in :func:`learnmech.train.train`, divergence ends the run as an outcome,
-never as an exception.
+:func:`gradient_step` is the plain PyTorch step (forward, loss, backward, optimizer step)
+and :class:`Divergence` the rule that ends a run as an outcome, never as an exception: a
+run diverges at step ``s`` when the loss before update ``s`` is not finite or exceeds
+``factor`` times the loss at step 0. :func:`learnmech.train.train` (a
+:class:`~learnmech.system.System` with probes), :func:`learnmech.ensemble.train_ensemble`
+(stacked members, the rule applied per member) and :func:`train_module` here (any
+``nn.Module`` over batches drawn by a callback: the μP verifier and the laws whose models
+the spec does not describe) all use them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,67 @@ def default_loss(out: Tensor, y: Tensor) -> Tensor:
     if not y.is_floating_point():
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
     return 0.5 * (out - y).pow(2).sum() / out.shape[0]
+
+
+class Divergence:
+    """The divergence rule: the loss before update ``s`` must be finite and at most
+    ``factor`` × the loss at step 0 (floored at 10⁻¹²)."""
+
+    def __init__(self, factor: float = 1e4) -> None:
+        self.factor = factor
+        self.bound = math.inf
+        self.member_bounds: Tensor | None = None
+
+    def reason(self, step: int, value: float) -> str | None:
+        """Why the run diverges at ``step`` with loss ``value``, ``None`` while it does not
+        (step 0 sets the bound)."""
+        if step == 0:
+            self.bound = self.factor * max(abs(value), 1e-12)
+        return self.explain(value) if not value <= self.bound else None
+
+    def explain(self, value: float) -> str:
+        """The reason a diverging loss ``value`` is given."""
+        if not math.isfinite(value):
+            return "non-finite loss"
+        return f"loss {value:.3g} above {self.factor:g}× the initial loss"
+
+    def diverging(self, step: int, values: Tensor) -> Tensor:
+        """The rule for ``E`` members at once: ``values`` ``(E,)`` → a boolean mask ``(E,)``
+        (step 0 sets each member's bound)."""
+        if step == 0 or self.member_bounds is None:
+            self.member_bounds = self.factor * values.abs().clamp_min(1e-12)
+        return ~torch.isfinite(values) | (values > self.member_bounds)
+
+
+def gradient_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    step: int,
+    divergence: Divergence,
+) -> tuple[float, str | None]:
+    """One update on ``(x, y)``: the loss before it and ``None``, or the loss and the
+    reason the run diverges (then no update is made). An optimizer step that overflows
+    the dtype (a learning rate of 10³⁰⁰) is a divergence too."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    value = loss.item()
+    reason = divergence.reason(step, value)
+    if reason is not None:
+        return value, reason
+    loss.backward()
+    try:
+        optimizer.step()
+    except RuntimeError as err:  # lr·update beyond the dtype's range
+        if "overflow" not in str(err):
+            raise
+        dtype = next((p.dtype for p in model.parameters()), torch.float32)
+        lr = optimizer.param_groups[0].get("lr", float("nan"))
+        return value, (f"the update overflows {str(dtype).removeprefix('torch.')} "
+                       f"(learning rate {lr:g} in the first parameter group)")
+    return value, None
 
 
 @dataclass
@@ -54,20 +118,14 @@ def train_module(
     run with ``status="diverged"``. Gradients are cleared at the end.
     """
     result = LoopResult()
-    bound = math.inf
+    divergence = Divergence(divergence_factor)
     for step in range(steps):
         x, y = batches(step)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        value = loss.item()
-        if step == 0:
-            bound = divergence_factor * max(abs(value), 1e-12)
-        if not math.isfinite(value) or value > bound:
+        value, reason = gradient_step(model, optimizer, loss_fn, x, y, step, divergence)
+        if reason is not None:
             result.status, result.diverged_at = "diverged", step
             break
         result.losses.append(value)
-        loss.backward()
-        optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return result
 

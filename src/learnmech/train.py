@@ -1,9 +1,10 @@
 """One trainer for every experiment: ``train(system, probes, schedule) -> Trajectory``.
 
-The loop is the plain PyTorch one (forward, loss, backward, step) with two additions:
-probes run on the steps of a :class:`Schedule`, and divergence ends the run as an
-outcome. A run diverges at step ``s`` when the loss evaluated before update ``s`` is not
-finite or exceeds ``divergence_factor`` times the loss at step 0.
+Each update is the training core's :func:`~learnmech.loop.gradient_step` (forward, loss,
+backward, step) with two additions: probes run on the steps of a :class:`Schedule`, and
+divergence (:class:`~learnmech.loop.Divergence`) ends the run as an outcome. A run
+diverges at step ``s`` when the loss evaluated before update ``s`` is not finite or
+exceeds ``divergence_factor`` times the loss at step 0.
 
 Probes (:class:`learnmech.probes.base.Probe`) are called as ``probe(model, loss_fn, data,
 optimizer, step)`` with the run's whole data set as the batch. They see the model *before*
@@ -14,7 +15,6 @@ recorded as diverged at that step instead.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
+from learnmech.loop import Divergence, gradient_step
 from learnmech.models import Network, build_model
 from learnmech.param import LayerPlan
 from learnmech.probes.base import LossFn, Probe
@@ -271,7 +272,7 @@ def train(
     order, cursor = torch.empty(0, dtype=torch.long), n
     observables: dict[str, Series] = {}
     tick = max(total // 100, 1)
-    reference = math.inf
+    divergence = Divergence(divergence_factor)
     status: Literal["completed", "diverged"] = "completed"
     diverged_at, reason = None, None
     step = 0
@@ -291,25 +292,9 @@ def train(
             idx = order[cursor : cursor + batch]
             cursor += batch
             xb, yb = x[idx], y[idx]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        value = loss.item()
-        if step == 0:
-            reference = divergence_factor * max(abs(value), 1e-12)
-        if not math.isfinite(value) or value > reference:
+        _, reason = gradient_step(model, optimizer, loss_fn, xb, yb, step, divergence)
+        if reason is not None:
             status, diverged_at = "diverged", step
-            reason = "non-finite loss" if not math.isfinite(value) else (
-                f"loss {value:.3g} above {divergence_factor:g}× the initial loss"
-            )
-            break
-        try:
-            optimizer.step()
-        except RuntimeError as err:  # lr·update beyond the dtype's range (lr = 1e300)
-            if "overflow" not in str(err):
-                raise
-            status, diverged_at = "diverged", step
-            reason = f"the update overflows {system.dtype} (learning rate {rule.lr:g})"
             break
         if progress is not None and (step + 1) % tick == 0:
             progress(step + 1, total)
