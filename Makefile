@@ -7,6 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   := $(VENV)/.data
+BROWSER := $(VENV)/.browser
 BUDGET ?= standard
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
@@ -35,10 +36,21 @@ $(DATA): $(STAMP)
 	else echo "Fashion-MNIST is missing: sudo apt-get install -y dataset-fashion-mnist"; fi
 	touch $(DATA)
 
+# Headless Chromium for the report's browser test (Debian's package, root only; elsewhere
+# that test is skipped with the install hint).
+$(BROWSER): $(STAMP)
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
+	  echo "Chromium could not be installed: the browser test of the report is skipped"; \
+	else echo "Chromium is missing (the report's browser test is skipped): sudo apt-get install -y chromium"; fi
+	touch $(BROWSER)
+
 run: $(DATA)
 	$(VENV)/bin/learnmech check --budget $(BUDGET) --report report.html
 
-test: $(DATA)
+test: $(DATA) $(BROWSER)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -117,3 +117,20 @@ def test_schedule_includes_ends_and_is_sorted(kind, total, points):
     assert steps[0] == 0 and steps[-1] == total
     assert steps == sorted(set(steps))
     assert len(steps) <= max(points, 2) + 1
+
+
+def test_divergence_rule_bounds_the_loss_by_the_first_one():
+    from learnmech.loop import Divergence
+
+    rule = Divergence(factor=10.0)
+    assert rule.reason(0, 2.0) is None
+    assert rule.reason(1, 20.0) is None          # exactly 10 × the first loss: still inside
+    assert "above 10× the initial loss" in rule.reason(2, 20.5)
+    assert rule.reason(3, float("nan")) == "non-finite loss"
+    stacked = Divergence(factor=10.0)
+    torch.testing.assert_close(
+        stacked.diverging(0, torch.tensor([1.0, 2.0])), torch.tensor([False, False]))
+    torch.testing.assert_close(stacked.diverging(1, torch.tensor([10.5, float("inf")])),
+                               torch.tensor([True, True]))
+    torch.testing.assert_close(stacked.diverging(2, torch.tensor([9.0, 19.0])),
+                               torch.tensor([False, False]))
