@@ -49,6 +49,7 @@ from torch.overrides import TorchFunctionMode
 
 from learnmech.errors import InputError
 from learnmech.figures import Curve, Figure
+from learnmech.linalg import spectral_norm
 from learnmech.loop import default_loss, train_module
 from learnmech.param import ModulePlan, canonical_name
 
@@ -376,9 +377,9 @@ def _measure_width(
             if key in weights:
                 w0 = weights[key].reshape(p.shape[0], -1)
                 dw = p.detach().reshape(p.shape[0], -1) - w0
-                norm0 = float(torch.linalg.matrix_norm(w0, ord=2))
+                norm0 = spectral_norm(w0)
                 if norm0 > 0:
-                    out[(key, "update")] = float(torch.linalg.matrix_norm(dw, ord=2)) / norm0
+                    out[(key, "update")] = spectral_norm(dw) / norm0
                     frobenius[key] = float(dw.norm() / w0.norm())
                     shapes[key] = tuple(w0.shape)
     return out, sites, unseen, frobenius, shapes
