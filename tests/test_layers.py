@@ -1,7 +1,7 @@
 """The layers of the design hold in the imports (every import, also those inside functions).
 
-linalg → theory → instruments → spec / models / data → training → probes → Monitor → store
-→ laws: a module imports only from layers before its own.
+errors, memory → linalg → theory → instruments → spec / models / data → training → probes
+→ Monitor → store → laws: a module imports only from layers before its own.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ PACKAGE = Path(learnmech.__file__).parent
 
 # (modules matched by path prefix, forbidden import prefixes)
 RULES = [
-    ("linalg/", ["learnmech."], ["learnmech.errors", "learnmech.linalg"]),
+    ("linalg/", ["learnmech."], ["learnmech.errors", "learnmech.memory", "learnmech.linalg"]),
     ("theory/", ["learnmech.system", "learnmech.probes", "learnmech.train", "learnmech.laws"], []),
     ("probes/", ["learnmech.train", "learnmech.system", "learnmech.param", "learnmech.laws",
                  "learnmech.loop", "learnmech.ensemble", "learnmech.monitor", "learnmech.twins"],

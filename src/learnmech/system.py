@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import re
 import typing
 from pathlib import Path
@@ -46,6 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from learnmech.errors import InputError
+from learnmech.memory import require_memory
 
 Activation = Literal["relu", "tanh", "gelu", "erf", "identity"]
 Parametrization = Literal["sp", "ntp", "mup", "mf"]
@@ -369,35 +369,12 @@ def _data_dims(data: Any) -> tuple[int, int]:
     return 4, 7  # hierarchy: 4 items, 7 properties
 
 
-def memory_budget() -> int:
-    """Bytes a run may use: ``$LEARNMECH_MAX_MEMORY_GB`` (GB) if set, else 80 % of this
-    machine's physical memory (16 GB where it cannot be read)."""
-    text = os.environ.get("LEARNMECH_MAX_MEMORY_GB")
-    if text is not None:
-        try:
-            gb = float(text)
-        except ValueError:
-            gb = float("nan")
-        if not gb > 0 or gb == float("inf"):
-            raise InputError("LEARNMECH_MAX_MEMORY_GB", text, "a positive number of GB")
-        return int(gb * 1e9)
-    try:
-        return int(0.8 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 16 * 10**9
-
-
 def check_memory(system: System, budget: int | None = None) -> None:
     """Raise :class:`InputError` when ``system``'s :meth:`System.memory_estimate`
-    exceeds ``budget`` bytes (default :func:`memory_budget`)."""
-    budget = memory_budget() if budget is None else budget
-    need = system.memory_estimate()
-    if need > budget:
-        raise InputError(
-            "spec", f"{system.architecture.kind} on {system.data.name} needing about "
-            f"{need / 1e9:.3g} GB", f"at most {budget / 1e9:.3g} GB (the memory budget; set "
-            "LEARNMECH_MAX_MEMORY_GB to change it, or make width, depth, d_in or n_train "
-            "smaller)")
+    exceeds ``budget`` bytes (default :func:`learnmech.memory.memory_budget`)."""
+    require_memory("spec", f"{system.architecture.kind} on {system.data.name}",
+                   system.memory_estimate(), "make width, depth, d_in or n_train smaller",
+                   budget)
 
 
 #: Largest spec or sweep file read, in bytes.

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp
 
 from learnmech.errors import InputError
+from learnmech.memory import require_memory
 
 Batch = tuple[Any, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -297,6 +298,9 @@ class HessianOperator:
 
     def dense(self) -> Tensor:
         """The full ``(dim, dim)`` matrix, one product per column (small models only)."""
+        require_memory("dense", f"the Hessian of {self.dim} parameters",
+                       2.0 * self.dim**2 * torch.finfo(self.dtype).bits / 8,
+                       "use matvec, lanczos or a smaller model")
         eye = torch.eye(self.dim, dtype=self.dtype, device=self.device)
         return torch.stack([self.matvec(e) for e in eye], dim=1)
 

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 from learnmech.errors import InputError
+from learnmech.memory import require_memory
 from learnmech.models import Network
 from learnmech.probes.base import optimizer_weights  # noqa: F401  (re-exported)
 from learnmech.probes.hidden import linear_layers
@@ -296,6 +297,10 @@ def empirical_ntk(
 
     symmetric = x2 is None
     x2 = x1 if x2 is None else x2
+    per_pair = _n_outputs(model, x1) ** 2 if outputs == "full" else 1
+    require_memory("x1", f"an empirical NTK of {x1.shape[0]} × {x2.shape[0]} inputs",
+                   float(x1.shape[0]) * x2.shape[0] * per_pair * x1.element_size(),
+                   "pass fewer inputs or outputs='trace'")
     with _frozen_grads(model):
         if method == "ntvp":
             return _ntk_by_products(model, x1, x2, weight, outputs, max_memory)

@@ -68,6 +68,7 @@ import torch
 from torch import Tensor
 
 from learnmech.errors import InputError
+from learnmech.memory import require_memory
 
 Activation = str | Callable[[Tensor], Tensor]
 Parameterization = Literal["ntk", "standard"]
@@ -433,6 +434,8 @@ def analytic_kernels(
     )  # x2 is x1: the kernel is symmetric and only blocks on and above the diagonal are computed
     if x1.shape[1] != x2.shape[1]:
         raise InputError("x2", tuple(x2.shape), f"inputs with {x1.shape[1]} features like x1")
+    require_memory("x1", f"{len(get)} kernel(s) of {x1.shape[0]} × {x2.shape[0]} inputs",
+                   8.0 * len(get) * x1.shape[0] * x2.shape[0], "pass fewer inputs")
     d = x1.shape[1]
     w2, b2 = w_std**2, (b_std or 0.0) ** 2
     has_bias = b_std is not None

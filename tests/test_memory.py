@@ -1,0 +1,54 @@
+"""Over-budget requests are refused before anything is allocated, naming the argument."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from learnmech.errors import InputError
+from learnmech.linalg import HessianOperator
+from learnmech.memory import memory_budget, require_memory
+from learnmech.probes.ntk import empirical_ntk
+from learnmech.theory.kernels import analytic_kernels
+
+
+@pytest.fixture
+def small_budget(monkeypatch):
+    monkeypatch.setenv("LEARNMECH_MAX_MEMORY_GB", "0.001")  # 1 MB
+
+
+def test_budget_comes_from_the_environment(small_budget):
+    assert memory_budget() == 10**6
+    require_memory("x", "a thing", 10**6, "less")
+    with pytest.raises(InputError, match=r"about 0\.002 GB.*LEARNMECH_MAX_MEMORY_GB.*less"):
+        require_memory("x", "a thing", 2 * 10**6, "less")
+
+
+def test_bad_budget_is_an_input_error(monkeypatch):
+    monkeypatch.setenv("LEARNMECH_MAX_MEMORY_GB", "lots")
+    with pytest.raises(InputError, match="LEARNMECH_MAX_MEMORY_GB"):
+        memory_budget()
+
+
+def test_analytic_kernels_refuse_before_allocating(small_budget):
+    x = torch.randn(400, 3)  # 2 kernels × 400² × 8 B = 2.56 MB
+    with pytest.raises(InputError, match=r"x1.*400 × 400 inputs"):
+        analytic_kernels(x, depth=2)
+    assert analytic_kernels(x[:100], depth=2).ntk.shape == (100, 100)  # 0.16 MB
+
+
+def test_empirical_ntk_refuses_before_allocating(small_budget):
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 4))
+    x = torch.randn(200, 3)  # full: 200² × 16 × 4 B = 2.56 MB; trace: 0.16 MB
+    with pytest.raises(InputError, match="outputs='trace'"):
+        empirical_ntk(model, x)
+    assert empirical_ntk(model, x, outputs="trace").shape == (200, 200)
+
+
+def test_dense_hessian_refuses_before_allocating(small_budget):
+    model = nn.Linear(300, 2)  # 602 parameters: 2 × 602² × 4 B = 2.9 MB
+    batch = (torch.randn(5, 300), torch.randn(5, 2))
+    op = HessianOperator(model, nn.functional.mse_loss, batch)
+    with pytest.raises(InputError, match=r"dense.*602 parameters"):
+        op.dense()
