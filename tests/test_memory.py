@@ -1,4 +1,5 @@
-"""Over-budget requests are refused before anything is allocated, naming the argument."""
+"""Over-budget requests are refused before anything is allocated, naming the argument; long
+kernels report their progress."""
 
 from __future__ import annotations
 
@@ -52,3 +53,16 @@ def test_dense_hessian_refuses_before_allocating(small_budget):
     op = HessianOperator(model, nn.functional.mse_loss, batch)
     with pytest.raises(InputError, match=r"dense.*602 parameters"):
         op.dense()
+
+
+@pytest.mark.parametrize("method", ["structured", "jacobian", "ntvp"])
+def test_empirical_ntk_reports_progress_to_the_last_block(method):
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+    x = torch.randn(40, 3)
+    seen: list[tuple[int, int]] = []
+    want = empirical_ntk(model, x, outputs="trace", method=method)
+    got = empirical_ntk(model, x, outputs="trace", method=method, max_memory=4096,
+                        progress=lambda done, total: seen.append((done, total)))
+    torch.testing.assert_close(got, want)
+    assert len(seen) > 1 and seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == list(range(1, len(seen) + 1))

@@ -50,6 +50,7 @@ from learnmech.models import Network
 from learnmech.probes.base import optimizer_weights  # noqa: F401  (re-exported)
 from learnmech.probes.hidden import linear_layers
 
+Progress = Callable[[int, int], None]
 Outputs = Literal["full", "trace"]
 Method = Literal["auto", "structured", "jacobian", "ntvp"]
 
@@ -271,6 +272,7 @@ def empirical_ntk(
     method: Method = "auto",
     weights: Mapping[str, float] | None = None,
     max_memory: float = 2**30,
+    progress: Progress | None = None,
 ) -> Tensor:
     """The empirical NTK ``Θ(x1, x2)`` of ``model`` (see the module docstring).
 
@@ -281,6 +283,11 @@ def empirical_ntk(
         method: ``"auto"``, ``"structured"``, ``"jacobian"`` or ``"ntvp"``.
         weights: per-parameter multipliers ``w_p`` by parameter name (missing names: 1).
         max_memory: bytes allowed for temporaries (Jacobian blocks, signals).
+        progress: ``callback(done, total)`` after each block of the kernel (a long
+            computation on many inputs can show a bar).
+
+    The kernel itself must fit the memory budget (:mod:`learnmech.memory`); a larger
+    request is an :class:`InputError` before anything is allocated.
     """
     if outputs not in ("full", "trace"):
         raise InputError("outputs", outputs, "'full' or 'trace'")
@@ -303,13 +310,14 @@ def empirical_ntk(
                    "pass fewer inputs or outputs='trace'")
     with _frozen_grads(model):
         if method == "ntvp":
-            return _ntk_by_products(model, x1, x2, weight, outputs, max_memory)
+            return _ntk_by_products(model, x1, x2, weight, outputs, max_memory, progress)
         structure = _Structure(model, x1) if method in ("auto", "structured") else None
         if method == "structured" and (structure is None or not structure.layers):
             raise InputError("method", method, "a model with linear layers (or 'jacobian')")
         if structure is not None and not structure.layers:
             structure = None
-        return _ntk_by_blocks(model, x1, x2, symmetric, structure, weight, outputs, max_memory)
+        return _ntk_by_blocks(model, x1, x2, symmetric, structure, weight, outputs, max_memory,
+                              progress)
 
 
 def _ntk_by_blocks(
@@ -321,6 +329,7 @@ def _ntk_by_blocks(
     weight: Callable[[str], float],
     outputs: Outputs,
     max_memory: float,
+    progress: Progress | None = None,
 ) -> Tensor:
     """Structured sites plus Jacobian contraction of the remaining parameters, by blocks."""
     rest = _params(model, None if structure is None else set(_params(model)) - structure.covered)
@@ -342,6 +351,8 @@ def _ntk_by_blocks(
         return sites, jac
 
     cached2 = None if (symmetric or n2 > block) else pieces(x2)
+    rows, cols = -(-n1 // block), -(-n2 // block)
+    total, done = (rows * (rows + 1) // 2 if symmetric else rows * cols), 0
     for i in _blocks(n1, block):
         s1, j1 = pieces(x1[i])
         for j in _blocks(n2, block):
@@ -364,6 +375,9 @@ def _ntk_by_blocks(
                 theta[j, i] = part.transpose(0, 1) if outputs == "trace" else part.permute(
                     1, 0, 3, 2
                 )
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return theta
 
 
@@ -407,6 +421,7 @@ def _ntk_by_products(
     weight: Callable[[str], float],
     outputs: Outputs,
     max_memory: float,
+    progress: Progress | None = None,
 ) -> Tensor:
     """Columns ``Θ e_{(j,b)}`` for basis vectors ``e``, vectorized in chunks."""
     f = _functional(model)
@@ -422,14 +437,25 @@ def _ntk_by_products(
         return jvp(lambda p: f(p, x1), (params,), (g,))[1]
 
     basis = torch.eye(n2 * n_out, dtype=x1.dtype, device=x1.device).reshape(-1, n2, n_out)
+    count = -(-(n2 * n_out) // chunk) if outputs == "full" else n_out * -(-n2 // chunk)
+    done = 0
+
+    def columns(e: Tensor) -> Tensor:
+        nonlocal done
+        out = vmap(column)(e)
+        done += 1
+        if progress is not None:
+            progress(done, count)
+        return out
+
     if outputs == "trace":
         diagonal = []
         for b in range(n_out):
             e = basis.reshape(n2, n_out, n2, n_out)[:, b]  # (n2, n2, O): columns (j, b)
-            part = torch.cat([vmap(column)(e[c]) for c in _blocks(n2, chunk)])
+            part = torch.cat([columns(e[c]) for c in _blocks(n2, chunk)])
             diagonal.append(part[:, :, b])  # (n2, n1): Θ_bb(x1, x2_j)
         return torch.stack(diagonal).mean(0).T
-    cols = torch.cat([vmap(column)(basis[c]) for c in _blocks(n2 * n_out, chunk)])
+    cols = torch.cat([columns(basis[c]) for c in _blocks(n2 * n_out, chunk)])
     return cols.reshape(n2, n_out, n1, n_out).permute(2, 0, 3, 1)
 
 
