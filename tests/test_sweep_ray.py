@@ -60,3 +60,52 @@ def test_sweep_on_a_local_ray_instance(tmp_path: Path, monkeypatch: pytest.Monke
     # resuming needs no cluster at all: everything is stored
     again = run_sweep(sweep, store, backend="ray")
     assert again.counts.reused == 6
+
+
+RAY_DRIVER = """
+import os, time
+from learnmech import watchdog
+from learnmech.sweep import RayPool
+pool = RayPool(workers=1)
+print(" ".join(map(str, sorted(watchdog.descendants([os.getpid()])))), flush=True)
+time.sleep(300)
+"""
+
+
+def test_killing_the_driver_ends_the_ray_processes_it_started(monkeypatch) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads the process tree from /proc")
+    src = str(Path(__file__).parents[1] / "src")
+    env = os.environ | {"PYTHONPATH": src, "RAY_USAGE_STATS_ENABLED": "0",
+                        "RAY_AUTH_MODE": "disabled"}
+    driver = subprocess.Popen([sys.executable, "-c", RAY_DRIVER], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    pids = [int(p) for p in driver.stdout.readline().split()]
+    names = {p: Path(f"/proc/{p}/comm").read_text().strip() for p in pids
+             if Path(f"/proc/{p}/comm").exists()}
+    assert "raylet" in names.values() and any("Agent" in n or "RuntimeEnv" in n
+                                               for n in names.values()), names
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+    def alive() -> list[str]:
+        out = []
+        for p, name in names.items():
+            try:
+                state = Path(f"/proc/{p}/stat").read_text().split(") ")[1][0]
+            except OSError:
+                continue
+            if state != "Z":
+                out.append(name)
+        return out
+
+    deadline = time.monotonic() + 15  # Ray's agents alone outlive their driver by ≥ 60 s
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive()

@@ -33,6 +33,7 @@ import itertools
 import json
 import math
 import os
+import subprocess
 import time
 import traceback
 from collections import deque
@@ -49,6 +50,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from learnmech import watchdog
 from learnmech.errors import InputError
 from learnmech.store import Lease, Store
 from learnmech.system import System, parse_yaml, read_text
@@ -364,18 +366,22 @@ class RayPool:
             ) from None
         self._ray = ray
         self._started = not ray.is_initialized()
+        self._watchdog: subprocess.Popen[bytes] | None = None
         if self._started and address is None:
             # a private instance on this machine: no usage reporting, no token file in ~
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             src = str(Path(__file__).resolve().parents[1])  # workers import this learnmech
             path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+            before = watchdog.descendants([os.getpid()])
             ray.init(
                 num_cpus=workers or os.cpu_count(),
                 include_dashboard=False,
                 log_to_driver=False,
                 runtime_env={"env_vars": {"PYTHONPATH": path}},
             )
+            # Ray's own processes outlive a killed driver by a minute or more: watched
+            self._watchdog = watchdog.start(sorted(watchdog.descendants([os.getpid()]) - before))
         elif self._started:
             ray.init(address=address, log_to_driver=False)
         resources = ray.cluster_resources()
@@ -415,6 +421,9 @@ class RayPool:
     def close(self, cancel: bool) -> None:
         if self._started:
             self._ray.shutdown()
+        if self._watchdog is not None:
+            watchdog.stop(self._watchdog)
+            self._watchdog = None
 
 
 # ---- the driver ---------------------------------------------------------------------------
