@@ -23,6 +23,15 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def test_tables_fold_long_ids_instead_of_cutting_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    result = cli("list", cwd=tmp_path)
+    assert result.returncode == 0
+    cells = "".join(line.split("│")[1].strip() for line in result.stdout.splitlines()
+                    if line.startswith("│"))  # the law column, its folded pieces joined
+    assert "dln-conservation" in cells and "representation-universality" in cells
+
+
 def test_list_json(tmp_path):
     result = cli("list", "--json", cwd=tmp_path)
     assert result.returncode == 0

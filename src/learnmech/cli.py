@@ -38,6 +38,15 @@ app = typer.Typer(
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+
+def _table(*columns: str, **options: Any) -> Table:
+    """A table whose cells wrap and fold a word too long for its column onto the next
+    line: an id or a value is never cut with an ellipsis, however narrow the terminal."""
+    table = Table(**options)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
@@ -122,7 +131,7 @@ def list_laws(as_json: JsonOpt = False) -> None:
             for law in laws
         ]})
         return
-    table = Table("law", "strand", "claim", "regime", "control", show_lines=True)
+    table = _table("law", "strand", "claim", "regime", "control", show_lines=True)
     for law in laws:
         table.add_row(law.id, STRANDS[law.strand], f"{law.claim} ({law.reference})",
                       law.regime, _control(law))
@@ -254,8 +263,8 @@ def _resolution(record: dict[str, Any]) -> str:
 
 def _scorecard(records: list[dict[str, Any]], not_run: list[dict[str, str]],
                totals: dict[str, Any]) -> None:
-    table = Table("law", "verdict", "metric", "value", "tolerance", "negative control",
-                  "resolves", "s")
+    table = _table("law", "verdict", "metric", "value", "tolerance", "negative control",
+                   "resolves", "s")
     style = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
     for r in records:
         c = r["negative_control"]
@@ -329,7 +338,7 @@ def runs(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json({"runs": frame[cols].to_dict(orient="records")})
         return
-    table = Table(*cols)
+    table = _table(*cols)
     for row in frame[cols].itertuples(index=False):
         table.add_row(*(f"{v:.3g}" if isinstance(v, float) else escape(str(v)) for v in row))
     out.print(table)
@@ -364,7 +373,7 @@ def _show(run_id: str, run_store: Store) -> None:
     out.print(f"[bold]run {escape(run_id)}[/]: {escape(status)}, {traj.steps_done} steps, "
               f"{traj.seconds:.2f} s")
     out.print(escape(traj.system.to_yaml().rstrip()))
-    table = Table("observable", "points", "first", "last")
+    table = _table("observable", "points", "first", "last")
     for name, s in sorted(traj.observables.items()):
         first, last = s.values[0], s.values[-1]
         table.add_row(escape(name), str(len(s.steps)), _brief(first), _brief(last))
@@ -435,7 +444,7 @@ def coordcheck(
     if as_json:
         _print_json(check.to_json())
     else:
-        table = Table("layer", "quantity", "exponent", "verdict")
+        table = _table("layer", "quantity", "exponent", "verdict")
         for v in check.verdicts:
             color = "green" if v.passed else "red"
             table.add_row(escape(v.layer), v.metric, f"{v.exponent:+.3f}",
@@ -520,7 +529,7 @@ def sweep(
         counts = ("completed", "diverged", "failed", "pending", "running")
         table = table.drop(columns=[c for c in counts if not table[c].any()])
         table.columns = [str(c).split(".")[-1] for c in table.columns]
-        shown = Table(*table.columns, title=f"{metric}, mean over seeds")
+        shown = _table(*map(str, table.columns), title=f"{metric}, mean over seeds")
         for row in sweeps.iter_rows(table):
             shown.add_row(*(escape(v) for v in row))
         out.print(shown)
