@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -27,13 +28,17 @@ from learnmech.laws.base import (
     Curve,
     Evidence,
     Figure,
+    JudgedLaw,
     Law,
     LawContext,
+    Measurement,
+    Prediction,
     register,
 )
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.theory import batch_size as theory
 from learnmech.train import Schedule, Trajectory
+from learnmech.tuning import tuned_front
 
 
 def _digits_mlp(
@@ -352,182 +357,161 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 # ---- critical batch size -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _BatchBudget:
+    """SGD at batch sizes ``batches`` with the rate tuned on ``lrs`` (MLP of ``width`` on
+    1000 digits), steps to the target averaged over ``seeds``."""
+
+    batches: tuple[int, ...]
+    lrs: tuple[float, ...]
+    width: int
+    seeds: tuple[int, ...]
+
+    def describe(self) -> str:
+        return (f"B = {self.batches[0]} … {self.batches[-1]} ({len(self.batches)} sizes), "
+                f"{len(self.lrs)} learning rates (factor "
+                f"{self.lrs[1] / self.lrs[0]:.3g}), width {self.width}, "
+                f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}")
+
+
+_BATCH_BUDGETS: dict[Budget, _BatchBudget] = {
+    "quick": _BatchBudget((4, 16, 64, 256), tuple(2.0**e for e in range(-5, 3)), 32,
+                          (0, 1, 2, 3)),
+    "standard": _BatchBudget((4, 8, 16, 32, 64, 128, 256, 512),
+                             tuple(2.0**e for e in range(-5, 4)), 64, (0,)),
+    "full": _BatchBudget((2, 4, 8, 16, 32, 64, 128, 256, 512),
+                         tuple(2.0 ** (e / 2) for e in range(-12, 7)), 64, (0, 1, 2)),
+}
+_TARGET = 0.1  # training cross-entropy to reach
+_RATIO = "B_crit / B_simple"
+# Seed spread of the fitted B_crit / B_simple at quick, seeds pooled four at a time: 0.990,
+# 1.138, 0.946 (seeds 0–3, 4–7, 8–11; sd 0.10; single seeds 0.59–1.13); 2.5 sd.
+_RATIO_TOL = 0.25
+# RMS of log S about the predicted hyperbola at quick: 0.040, 0.045, 0.057 (the same three
+# groups); the factor-2 rate grid alone moves a tuned S by up to 6 % (log 0.06).
+_HYPERBOLA_RMS = 0.10
+
+
 @register
-class CriticalBatchSize(Law):
+class CriticalBatchSize(JudgedLaw):
     id = "critical-batch-size"
     strand = "hyperparameters"
     claim = (
         "With the learning rate tuned at each batch size, the steps needed to reach a target "
-        "loss follow S(B) = S_min(1 + B_crit/B), and the gradient noise scale "
-        "B_simple = tr Σ/|G|² measured along the large-batch run predicts B_crit within a "
-        "factor of 2."
+        "loss follow S(B) = S_min(1 + B_crit/B), and B_crit equals the gradient noise scale "
+        "B_simple = tr Σ/|G|² measured along the large-batch run."
     )
     reference = "McCandlish, Kaplan, Amodei et al. 2018"
     regime = (
         "SGD without momentum, learning rate tuned on a grid of factor-2 steps at each batch "
         "size (its optimum must be interior to the grid), target training loss 0.1 "
-        "(cross-entropy) for an MLP 64-10 on 1000 digits. The prediction is B_simple "
-        "(exact, over the whole training set) averaged over the steps of the tuned "
-        "largest-batch run up to the target: that run's steps each contribute their B_noise "
-        "to S(B) − S_min (the derivation assumes H ∝ I, where B_noise = B_simple). The fit "
-        "of the hyperbola must leave an RMS residual of log S below 0.25 (≈ 28%)."
+        "(cross-entropy) for an MLP on 1000 digits, steps to the target averaged over four "
+        "seeds (quick). The prediction is B_simple (exact, over the whole training set) "
+        "averaged over 11 steps of the tuned largest-batch runs up to the target, one run "
+        "per seed: each step of that run contributes its B_noise to S(B) − S_min, and the "
+        "derivation assumes H ∝ I, where B_noise = B_simple. The fitted B_crit scatters by "
+        "about 10 % between disjoint groups of four seeds, so the check resolves B_crit to "
+        "about 25 %, not 10 %. The agreement depends on the batch range: adding full-batch "
+        "steps (B = 1000) flattens the front beyond B ≈ 256 (the step size is then "
+        "limited by curvature, not noise) and gave B_crit / B_simple = 0.37 and 0.70, "
+        "outside this regime."
     )
     control = (
-        "One learning rate (η = 0.1) for every batch size instead of a tuned one: the steps "
-        "stop falling far below B_simple, and the same prediction must miss by more than 2×."
+        "The same front judged against perfect scaling (no critical batch size, the linear "
+        "scaling rule at every batch): S ∝ 1/B, B_crit = ∞."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "B = 4 … 256 (×4), 8 learning rates, width 32",
-        "standard": "B = 4 … 512 (×2), 9 learning rates",
-        "full": "B = 2 … 512 (×2), 13 learning rates (factor √2), 3 seeds",
-    }
-    _TARGET, _FACTOR, _RMS = 0.1, 2.0, 0.25
+    control_theory = "perfect scaling S ∝ 1/B (no critical batch size)"
+    budgets: ClassVar[dict[str, str]] = {k: b.describe() for k, b in _BATCH_BUDGETS.items()}
 
-    def _setup(self, budget: Budget) -> tuple[list[int], list[float], int, int]:
-        """Batch sizes, learning-rate grid, width, seeds."""
-        if budget == "quick":
-            return [4, 16, 64, 256], [2.0**e for e in range(-5, 3)], 32, 1
-        if budget == "standard":
-            return [4, 8, 16, 32, 64, 128, 256, 512], [2.0**e for e in range(-5, 4)], 64, 1
-        return (
-            [2, 4, 8, 16, 32, 64, 128, 256, 512],
-            [2.0 ** (e / 2) for e in range(-12, 7)],
-            64,
-            3,
-        )
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """``batch``, ``steps`` (tuned, seed mean), ``lr``, ``interior``: the front, each
+        ``(batches,)``; ``b_simple``: B_simple averaged over 11 steps of the tuned
+        largest-batch run (stopped at the target); ``fit``: the hyperbola fitted."""
+        b = _BATCH_BUDGETS[budget]
+        return ctx.cached((self.id, b), lambda: self._measure(b, ctx))
 
-    def _front(
-        self, ctx: LawContext, batches: list[int], lrs: list[float], width: int, seeds: int
-    ) -> tuple[list[tuple[int, float, float, bool]], System | None, list[str]]:
-        """Steps to the target at the best learning rate, from the smallest batch up:
-        ``(B, S, best η, η interior to the grid)``, the best largest-batch system, run ids.
-
-        The smallest batch gets 1000 steps, doubled until a run reaches the target; each
-        larger batch gets 1.2× the steps of the previous one plus 20 (with η tuned, a
-        larger batch never needs more steps), doubled likewise when needed."""
-        front: list[tuple[int, float, float, bool]] = []
+    @staticmethod
+    def _measure(b: _BatchBudget, ctx: LawContext) -> Measurement:
         run_ids: list[str] = []
-        best: System | None = None
-        budget_steps = 1000
-        for b in sorted(batches):
-            for _ in range(4):
-                systems = [
-                    _digits_mlp(
-                        LearningRule(optimizer="sgd", lr=lr, batch_size=b, steps=budget_steps),
-                        width=width,
-                        seed=s,
-                    )
-                    for lr in lrs
-                    for s in range(seeds)
-                ]
-                trajs = _runs(ctx, systems, ["loss"], Schedule("linear", 61), f"B={b}")
-                run_ids += [t.run_id for t in trajs]
-                steps = (
-                    np.array(
-                        [
-                            theory.first_crossing(
-                                t["train_loss"].steps, t["train_loss"].array(), self._TARGET
-                            )
-                            if t.status == "completed"
-                            else math.inf
-                            for t in trajs
-                        ]
-                    )
-                    .reshape(len(lrs), seeds)
-                    .mean(axis=1)
-                )
-                if np.isfinite(steps).any():
-                    break
-                budget_steps *= 2
-            j = int(np.argmin(steps))
-            front.append((b, float(steps[j]), lrs[j], 0 < j < len(lrs) - 1))
-            if math.isfinite(steps[j]):
-                best = systems[j * seeds].updated({"learning_rule.steps": math.ceil(steps[j])})
-                budget_steps = math.ceil(1.2 * steps[j]) + 20
-            else:
-                best = None
-        return front, best, run_ids
 
-    def _noise_scale(self, ctx: LawContext, system: System | None) -> tuple[float, str | None]:
-        """B_simple averaged over the steps of ``system``'s run (11 evenly spaced steps)."""
-        if system is None:
-            return math.nan, None
-        (traj,) = _runs(
-            ctx, [system], ["loss", "noise_scale"], Schedule("linear", 11), "noise scale"
-        )
-        return float(np.mean(traj["noise_scale"].array())), traj.run_id
+        def system(batch: int, lr: float, steps: int, seed: int) -> System:
+            rule = LearningRule(optimizer="sgd", lr=lr, batch_size=batch, steps=steps)
+            return _digits_mlp(rule, width=b.width, seed=seed)
 
-    def _evidence(
-        self, front: list[tuple[int, float, float, bool]], b_simple: float, title: str, tuned: bool
-    ) -> Evidence:
-        b = np.array([f[0] for f in front], dtype=float)
-        s = np.array([f[1] for f in front])
-        ok = np.isfinite(s)
-        if ok.sum() >= 3:
-            fit = theory.fit_pareto(b[ok], s[ok])
-            miss = abs(math.log2(fit.b_crit / b_simple))
+        def steps_at(batch: int, steps: int) -> np.ndarray:
+            systems = [system(batch, lr, steps, s) for lr in b.lrs for s in b.seeds]
+            trajs = _runs(ctx, systems, ["loss"], Schedule("linear", 61), f"B={batch}")
+            run_ids.extend(t.run_id for t in trajs)
+            return np.array([
+                theory.first_crossing(t["train_loss"].steps, t["train_loss"].array(), _TARGET)
+                if t.status == "completed" else math.inf for t in trajs
+            ]).reshape(len(b.lrs), len(b.seeds))
+
+        front = tuned_front(steps_at, b.batches, b.lrs)
+        batch = np.array([p.batch for p in front], dtype=float)
+        steps = np.array([p.steps for p in front])
+        last = front[-1]
+        b_simple = math.nan
+        if math.isfinite(last.steps):
+            trajs = _runs(ctx, [system(last.batch, last.lr, math.ceil(last.steps), s)
+                                for s in b.seeds],
+                          ["loss", "noise_scale"], Schedule("linear", 11), "noise scale")
+            run_ids.extend(t.run_id for t in trajs)
+            b_simple = float(np.mean([t["noise_scale"].array() for t in trajs]))
+        ok = np.isfinite(steps)
+        fit = (theory.fit_pareto(batch[ok], steps[ok]) if ok.sum() >= 3
+               else theory.ParetoFit(math.nan, math.nan, math.nan))
+        return Measurement(
+            {"batch": batch, "steps": steps, "lr": np.array([p.lr for p in front]),
+             "interior": np.array([p.interior for p in front]), "b_simple": b_simple,
+             "fit": fit},
+            run_ids,
+            notes=(f"front (B, S, η*): "
+                   f"{', '.join(f'({p.batch}, {p.steps:.1f}, {p.lr:g})' for p in front)}; "
+                   f"fitted S_min = {fit.s_min:.3g}, B_crit = {fit.b_crit:.3g}; "
+                   f"B_simple = {b_simple:.3g}"))
+
+    def predict(self, budget: Budget) -> Prediction:
+        """McCandlish et al.: B_crit = B_noise, which is B_simple when H ∝ I."""
+        return Prediction({_RATIO: 1.0})
+
+    def control_prediction(self, budget: Budget) -> Prediction:
+        return Prediction({_RATIO: math.inf})
+
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        m = measurement
+        batch, steps, fit = m["batch"], m["steps"], m["fit"]
+        predicted = prediction[_RATIO] * m["b_simple"]
+        ok = np.isfinite(steps)
+        if ok.sum() >= 3 and math.isfinite(m["b_simple"]):
+            s_min, rms = theory.hyperbola_rms(batch[ok], steps[ok], predicted)
         else:
-            fit, miss = theory.ParetoFit(math.nan, math.nan, math.nan), math.nan
-        pareto = Figure(
-            title, "examples to target E = B·S", "steps to target S", xscale="log", yscale="log"
-        )
-        by_batch = Figure(
-            f"{title}: steps against batch size", "batch size B", "steps to target S",
-            xscale="log", yscale="log",
-        )
-        pareto.curves.append(
-            Curve("measured", (b * s)[ok].tolist(), s[ok].tolist(), "measured", "front")
-        )
-        by_batch.curves.append(Curve("measured", b[ok].tolist(), s[ok].tolist(), "measured",
-                                     "front"))
-        dense = np.geomspace(b.min() / 2, b.max() * 2, 60)
-        if math.isfinite(fit.s_min):
-            for label, b_crit, group in (
-                (f"S_min(1 + B_simple/B), B_simple = {b_simple:.0f}", b_simple, "prediction"),
-                (f"fit, B_crit = {fit.b_crit:.0f}", fit.b_crit, "fit"),
-            ):
-                steps = theory.steps_to_target(dense, fit.s_min, b_crit)
-                pareto.curves.append(
-                    Curve(label, (dense * steps).tolist(), steps.tolist(), "theory", group)
-                )
-                by_batch.curves.append(
-                    Curve(label, dense.tolist(), steps.tolist(), "theory", group)
-                )
+            s_min, rms = math.nan, math.nan
+        miss = abs(fit.b_crit / predicted - 1.0)
         criteria = [
-            Criterion("|log₂(B_crit fitted / B_simple)|", miss, math.log2(self._FACTOR)),
-            Criterion("RMS residual of log S about the hyperbola", fit.rms_log, self._RMS),
+            Criterion(f"|B_crit fitted / B_crit predicted − 1| (fitted {fit.b_crit:.4g}, "
+                      f"predicted {predicted:.4g})", miss, _RATIO_TOL),
+            Criterion("RMS residual of log S about S_min(1 + B_crit predicted/B)", rms,
+                      _HYPERBOLA_RMS),
+            # the measurement's validity: a rate at the grid's edge may not be the best one
+            Criterion("batch sizes whose best η is at the grid's edge",
+                      float(np.sum(~m["interior"])), 0),
         ]
-        if tuned:
-            criteria.append(
-                Criterion(
-                    "batch sizes whose best η is at the grid's edge",
-                    sum(not f[3] for f in front),
-                    0,
-                )
-            )
-        notes = (
-            f"front (B, S, η*): {', '.join(f'({f[0]}, {f[1]:.1f}, {f[2]:g})' for f in front)}"
-            f"; fitted S_min = {fit.s_min:.3g}, B_crit = {fit.b_crit:.3g}; "
-            f"B_simple = {b_simple:.3g}"
-        )
-        return Evidence(criteria, [pareto, by_batch], notes=notes)
-
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        batches, lrs, width, seeds = self._setup(budget)
-        front, largest, run_ids = self._front(ctx, batches, lrs, width, seeds)
-        b_simple, noise_id = self._noise_scale(ctx, largest)
-        ev = self._evidence(
-            front, b_simple, "Batch-size Pareto front (η tuned per batch)", tuned=True
-        )
-        ev.run_ids = run_ids + ([noise_id] if noise_id else [])
-        return ev
-
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        batches, _, width, seeds = self._setup(budget)
-        front, largest, run_ids = self._front(ctx, batches, [0.1], width, seeds)
-        b_simple, noise_id = self._noise_scale(ctx, largest)
-        ev = self._evidence(
-            front, b_simple, "Negative control: one learning rate for every batch size", tuned=False
-        )
-        ev.run_ids = run_ids + ([noise_id] if noise_id else [])
-        return ev
+        pareto = Figure("Batch-size Pareto front (η tuned per batch)",
+                        "examples to target E = B·S", "steps to target S", xscale="log",
+                        yscale="log")
+        by_batch = Figure("Steps to target against batch size", "batch size B",
+                          "steps to target S", xscale="log", yscale="log")
+        pareto.curves.append(Curve("measured", (batch * steps)[ok].tolist(),
+                                   steps[ok].tolist(), "measured", "front"))
+        by_batch.curves.append(Curve("measured", batch[ok].tolist(), steps[ok].tolist(),
+                                     "measured", "front"))
+        dense = np.geomspace(batch.min() / 2, batch.max() * 2, 60)
+        if math.isfinite(s_min) and math.isfinite(predicted):
+            curve = theory.steps_to_target(dense, s_min, predicted)
+            label = f"S_min(1 + B_crit/B), B_crit = {predicted:.0f}"
+            pareto.curves.append(Curve(label, (dense * curve).tolist(), curve.tolist(),
+                                       "theory", "prediction"))
+            by_batch.curves.append(Curve(label, dense.tolist(), curve.tolist(), "theory",
+                                         "prediction"))
+        return Evidence(criteria, [pareto, by_batch])

@@ -1,0 +1,71 @@
+"""Learning-rate tuning per batch size: the tuned front of steps to a target loss.
+
+McCandlish et al. (2018) measure, at each batch size ``B``, the fewest steps ``S(B)`` to
+reach a target loss over a grid of learning rates; :func:`learnmech.theory.batch_size.
+fit_pareto` then fits ``S(B) = S_min (1 + B_crit/B)`` to these points. This module does
+the search, given a function that trains the grid at one batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from learnmech.errors import InputError
+
+
+@dataclass(frozen=True)
+class TunedPoint:
+    """One batch size's best learning rate: ``steps`` to the target (seed mean; ``inf``
+    when no rate reached it), the rate ``lr``, whether it is ``interior`` to the grid
+    (not its first or last value) and the step ``budget`` the grid was trained for."""
+
+    batch: int
+    steps: float
+    lr: float
+    interior: bool
+    budget: int
+
+
+def tuned_front(
+    steps_at: Callable[[int, int], np.ndarray],
+    batches: Sequence[int],
+    lrs: Sequence[float],
+    start_steps: int = 1000,
+    growth: float = 1.2,
+    slack: int = 20,
+    doublings: int = 4,
+) -> list[TunedPoint]:
+    """The fewest steps to a target at each batch size, the learning rate tuned on ``lrs``.
+
+    ``steps_at(batch, budget)`` trains every rate of ``lrs`` (and every seed) for
+    ``budget`` steps at ``batch`` and returns the steps at which each run reached the
+    target, shape ``(len(lrs), seeds)`` (``inf``: not reached). Batches are visited from
+    the smallest up. The smallest gets ``start_steps``; each larger one gets
+    ``growth·S + slack`` of the previous best ``S`` (with the rate tuned, a larger batch
+    needs no more steps). A grid in which no run reaches the target is retrained with
+    twice the budget, at most ``doublings`` times. Per rate the steps are averaged over
+    seeds (``inf`` if any seed missed), the best rate is their argmin.
+    """
+    if not batches or not lrs:
+        raise InputError("batches, lrs", (list(batches), list(lrs)), "non-empty grids")
+    front: list[TunedPoint] = []
+    budget = start_steps
+    for b in sorted(batches):
+        for _ in range(doublings):
+            grid = np.asarray(steps_at(b, budget), dtype=float)
+            if grid.ndim != 2 or grid.shape[0] != len(lrs):
+                raise InputError("steps_at", list(grid.shape), f"shape ({len(lrs)}, seeds)")
+            steps = grid.mean(axis=1)
+            if np.isfinite(steps).any():
+                break
+            budget *= 2
+        j = int(np.argmin(steps))
+        front.append(TunedPoint(b, float(steps[j]), float(lrs[j]), 0 < j < len(lrs) - 1,
+                                budget))
+        if math.isfinite(steps[j]):
+            budget = math.ceil(growth * steps[j]) + slack
+    return front
