@@ -111,3 +111,18 @@ def test_hyperbola_rms_is_zero_on_its_own_curve_and_for_perfect_scaling() -> Non
     _, rms = hyperbola_rms(b, steps_to_target(b, 8.0, 200.0), 100.0)
     r = np.log1p(200 / b) - np.log1p(100 / b)
     assert rms == pytest.approx(np.std(r))
+
+
+def test_matched_multiplier_recovers_the_rate_of_a_shifted_curve() -> None:
+    from learnmech.tuning import log_loss_offset, matched_multiplier
+
+    # L_c(x) = exp(−x·(1 + log(c/c0))): the log offset to L_{c0} is −mean(x)·log(c/c0),
+    # a line in log c with root c0
+    x = np.linspace(0.0, 5.0, 21)
+    ref = np.exp(-x)
+    c0, cs = 1.07, [0.8, 1.0, 1.25]
+    offsets = [log_loss_offset(x, ref, x, np.exp(-x * (1 + np.log(c / c0)))) for c in cs]
+    assert offsets[0] == pytest.approx(-np.mean(x[1:]) * np.log(0.8 / c0))
+    assert matched_multiplier(cs, offsets) == pytest.approx(c0, rel=1e-12)
+    assert math.isnan(matched_multiplier(cs, [0.1, math.nan, -0.1]))
+    assert math.isnan(matched_multiplier(cs, [-0.1, 0.0, 0.1]))  # rises: no match

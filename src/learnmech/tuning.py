@@ -69,3 +69,31 @@ def tuned_front(
         if math.isfinite(steps[j]):
             budget = math.ceil(growth * steps[j]) + slack
     return front
+
+
+def log_loss_offset(x_ref: np.ndarray, y_ref: np.ndarray, x: np.ndarray, y: np.ndarray
+                    ) -> float:
+    """``mean log(y / y_ref(x))`` over the points of ``x`` after the first, ``y_ref``
+    interpolated linearly in ``x`` (``x``, ``y``: shape ``(points,)``, ``x`` within
+    ``x_ref``'s range): how far, in log loss, one training curve lies above another at
+    equal progress (examples seen, or ``η·steps``). Negative: ``y`` is ahead."""
+    ref = np.interp(np.asarray(x, dtype=float)[1:], x_ref, y_ref)
+    return float(np.mean(np.log(np.asarray(y, dtype=float)[1:] / ref)))
+
+
+def matched_multiplier(multipliers: Sequence[float], offsets: Sequence[float]) -> float:
+    """The learning-rate multiplier ``c*`` at which a run's curve meets the reference.
+
+    ``offsets[i]`` is :func:`log_loss_offset` of the run at ``multipliers[i]`` (shape
+    ``(m,)``, m ≥ 2): a larger rate learns faster, so the offset falls with ``c``. A
+    least-squares line ``offset = a + b·log c`` gives ``c* = exp(−a/b)`` (NaN when an
+    offset is NaN or the line does not fall).
+    """
+    c = np.log(np.asarray(multipliers, dtype=float))
+    d = np.asarray(offsets, dtype=float)
+    if c.shape != d.shape or c.size < 2:
+        raise InputError("multipliers", list(multipliers), "two or more, one per offset")
+    if not np.all(np.isfinite(d)):
+        return math.nan
+    b, a = np.polyfit(c, d, 1)
+    return float(np.exp(-a / b)) if b < 0 else math.nan

@@ -38,7 +38,7 @@ from learnmech.laws.base import (
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.theory import batch_size as theory
 from learnmech.train import Schedule, Trajectory
-from learnmech.tuning import tuned_front
+from learnmech.tuning import log_loss_offset, matched_multiplier, tuned_front
 
 
 def _digits_mlp(
@@ -203,157 +203,165 @@ class GradientFlowTime(Law):
 
 
 # ---- linear scaling rule -------------------------------------------------------------------
+@dataclass(frozen=True)
+class _RuleBudget:
+    """SGD (B = 4, η = 0.02) scaled by ``sgd_ks`` and Adam (B = 1, η = 3·10⁻⁴, β =
+    ``betas``) by ``adam_ks`` on ``examples`` digits for 4 epochs, each scaled run also
+    at its rule's rate times each of ``multipliers``; curves are means over ``seeds``."""
+
+    seeds: int
+    examples: int
+    sgd_ks: tuple[int, ...]
+    adam_ks: tuple[int, ...]
+    betas: tuple[float, float]
+    multipliers: tuple[float, ...] = (0.8, 1.0, 1.25)
+
+    def describe(self) -> str:
+        return (f"SGD k ≤ {self.sgd_ks[-1]}, Adam k ≤ {self.adam_ks[-1]}, rates × "
+                f"{', '.join(f'{c:g}' for c in self.multipliers)}, {self.examples} digits, "
+                f"{self.seeds} seeds")
+
+
+_RULE_BUDGETS: dict[Budget, _RuleBudget] = {
+    "quick": _RuleBudget(3, 200, (2, 4, 8), (2, 4), (0.99, 0.999)),
+    "standard": _RuleBudget(5, 400, (2, 4, 8, 16), (2, 4), (0.99, 0.999)),
+    "full": _RuleBudget(8, 1000, (2, 4, 8, 16), (2, 4, 8), (0.995, 0.9995)),
+}
+_RULE_EPOCHS = 4
+# Relative error of the matched rate allowed. Quick, three seeds: SGD 0.010, 0.012, 0.013 at
+# k = 2, 4, 8 (per-seed spread under 0.8 %), Adam 0.018 at k = 2 (spread 1.6 %).
+_RULE_TOL = {"SGD": 0.05, "Adam": 0.05}
+# The square-root rule is an SDE approximation, first order in k(1 − β₁): judged where
+# k(1 − β₁) ≤ 0.02; at k = 4 (0.04) the matched rate is 7.5 % above √k·η (quick), measured
+# and reported but outside the regime.
+_ADAM_VALID = 0.02
+
+
+def _rule_bases(b: _RuleBudget) -> dict[str, LearningRule]:
+    return {
+        "SGD": LearningRule(optimizer="sgd", lr=0.02, batch_size=4,
+                            steps=_RULE_EPOCHS * b.examples // 4),
+        "Adam": LearningRule(optimizer="adam", lr=3e-4, batch_size=1, betas=b.betas,
+                             steps=_RULE_EPOCHS * b.examples),
+    }
+
+
+def _rule_keys(b: _RuleBudget) -> list[tuple[str, int]]:
+    """The (optimizer, k) judged: every SGD k, the Adam k within the rule's regime."""
+    adam = [k for k in b.adam_ks if k * (1 - b.betas[0]) <= _ADAM_VALID + 1e-12]
+    return [("SGD", k) for k in b.sgd_ks] + [("Adam", k) for k in adam]
+
+
+def _rate_ratios(b: _RuleBudget, exponent: dict[str, float]) -> Prediction:
+    """η_k / η_1 = k^exponent per optimizer, keyed ``"<optimizer> k=<k>"``."""
+    return Prediction({f"{opt} k={k}": float(k) ** exponent[opt] for opt, k in _rule_keys(b)})
+
+
 @register
-class LinearScalingRule(Law):
+class LinearScalingRule(JudgedLaw):
     id = "linear-scaling-rule"
     strand = "hyperparameters"
     claim = (
-        "Below the critical batch size, SGD with (kη, kB) follows the same training-loss "
-        "curve against examples seen as with (η, B) (the linear scaling rule), and Adam "
-        "does under the square-root rule (η√k, 1−β → k(1−β), ε/√k)."
+        "Below the critical batch size, the learning rate at which SGD with batch kB follows "
+        "the training-loss curve (against examples seen) of batch B is kη (the linear "
+        "scaling rule), and for Adam, with 1−β → k(1−β) and ε → ε/√k, it is √k·η (the "
+        "square-root rule)."
     )
     reference = "Goyal et al. 2017; Li, Malladi & Arora 2021; Malladi et al. 2022"
     regime = (
-        "Gradient noise dominates: k·B far below the critical batch size (B_crit ≈ 100–200 "
-        "for this task, see critical-batch-size) and small η. SGD: B = 4, η = 0.02, k ≤ 8 "
-        "(16 at standard); Adam: B = 1, η = 3·10⁻⁴, β = (0.99, 0.999), k ≤ 4, where Adam's "
-        "second-moment estimate is noise-dominated. MLP 64-10 on 400 digits, cross-entropy, "
-        "4 epochs; curves are means over seeds. 'Same curve' means the largest relative gap "
-        "of the mean training loss at equal examples seen is at most 15%. The tolerance rests "
-        "on three seeds: SGD gaps are 0.1–1% for k ≤ 8 (4% at k = 32, B = 128, where B nears "
-        "B_crit), the Adam square-root gap grows with k to ≈10% at k = 4 (the rule's "
-        "approximation degrades as B approaches the noise scale), the Adam linear-rule gap is "
-        "≈60%."
+        "Gradient noise dominates: k·B far below the critical batch size (B_crit ≈ 200 for "
+        "this task, see critical-batch-size) and small η. SGD: B = 4, η = 0.02, k ≤ 8 (16 at "
+        "standard); Adam: B = 1, η = 3·10⁻⁴, β = (0.99, 0.999), judged where k(1 − β₁) ≤ "
+        "0.02 (k = 2; k = 4 is measured and reported: 7.5 % above √k·η at quick, the rule's "
+        "first-order error). MLP 64-10 on 200 digits (quick), cross-entropy, 4 epochs. Each "
+        "scaled run is also trained at its rule's rate × 0.8 and × 1.25; the matched rate "
+        "is where the mean log-loss offset from the k = 1 curve at equal examples seen "
+        "(seed-mean curves, 21 points) crosses 0, on a line in log η through the three."
     )
     control = (
-        "Adam scaled by the linear rule (kη, kB) instead of the square-root rule: in the same "
-        "regime and by the same tolerance its curves must separate (Adam normalizes the "
-        "gradient noise away, so its learning rate must grow as √k, not k)."
+        "The same matched rates judged against the rules swapped: the square-root rule "
+        "η ∝ √k for SGD (Krizhevsky 2014) and the linear rule η ∝ k for Adam."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "SGD k ≤ 8, Adam k ≤ 4, 3 seeds",
-        "standard": "SGD k ≤ 16, Adam k ≤ 4, 5 seeds",
-        "full": "SGD k ≤ 16, Adam k ≤ 8 from B = 1 with β = (0.995, 0.9995), 8 seeds",
-    }
-    _TOL = 0.15
-    _EPOCHS = 4
-    _N: ClassVar[dict[str, int]] = {"quick": 200, "standard": 400, "full": 1000}
+    control_theory = "square-root rule for SGD, linear rule for Adam"
+    budgets: ClassVar[dict[str, str]] = {k: b.describe() for k, b in _RULE_BUDGETS.items()}
 
-    def _curve(
-        self, ctx: LawContext, rule: LearningRule, seeds: int, n: int, label: str
-    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Examples seen and the seed-mean training loss under ``rule`` on ``n`` digits."""
-        systems = [_digits_mlp(rule, n_train=n, seed=s) for s in range(seeds)]
-        trajs = _runs(ctx, systems, ["loss"], Schedule("linear", 21), label)
-        if any(t.status != "completed" for t in trajs):
-            return np.array([0.0]), np.array([math.nan]), [t.run_id for t in trajs]
-        assert rule.batch_size is not None
-        examples = np.asarray(trajs[0]["train_loss"].steps, dtype=float) * rule.batch_size
-        loss = np.mean([t["train_loss"].array() for t in trajs], axis=0)
-        return examples, loss, [t.run_id for t in trajs]
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """``ratio``: per key ``"<optimizer> k=<k>"`` the measured η_k/η_1, the rule's rate
+        times the matched multiplier of the seed-mean curves; ``seed ratios``: the same per
+        seed, ``(seeds,)``; ``curves``: examples seen and seed-mean loss per run."""
+        b = _RULE_BUDGETS[budget]
+        return ctx.cached((self.id, b), lambda: self._measure(b, ctx))
 
-    def _family(
-        self,
-        ctx: LawContext,
-        base: LearningRule,
-        ks: list[int],
-        kind: str,
-        seeds: int,
-        n: int,
-        fig: Figure,
-        name: str,
-        ref: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> tuple[list[float], list[str], tuple[np.ndarray, np.ndarray]]:
-        """Gaps of the rule-scaled curves (k in ``ks``, all > 1) to the k = 1 curve
-        ``ref`` (trained here when not given), the run ids, and ``ref``."""
+    @staticmethod
+    def _measure(b: _RuleBudget, ctx: LawContext) -> Measurement:
         run_ids: list[str] = []
-        if ref is None:
-            ref_x, ref_y, run_ids = self._curve(ctx, base, seeds, n, f"{name} k=1")
-            ref = (ref_x, ref_y)
-            fig.curves.append(
-                Curve(f"{name} k=1", ref_x.tolist(), ref_y.tolist(), "measured", f"{name} k=1")
-            )
-        gaps = []
-        for k in ks:
-            rule = theory.scaled_rule(base, k, kind)
-            x, y, ids = self._curve(ctx, rule, seeds, n, f"{name} k={k}")
-            run_ids += ids
-            finite = np.all(np.isfinite(y)) and len(x) > 1 and np.all(np.isfinite(ref[1]))
-            gaps.append(_relative_gap(ref[0], ref[1], x, y) if finite else math.nan)
-            fig.curves.append(
-                Curve(f"{name} k={k}", x.tolist(), y.tolist(), "measured", f"{name} k={k}")
-            )
-        return gaps, run_ids, ref
 
-    def _setup(
-        self, budget: Budget
-    ) -> tuple[int, int, list[int], list[int], LearningRule, LearningRule]:
-        """Seeds, examples, SGD and Adam k's, and the SGD and Adam base rules."""
-        seeds = {"quick": 3, "standard": 5, "full": 8}[budget]
-        n = self._N[budget]
-        sgd_ks = [1, 2, 4, 8] if budget == "quick" else [1, 2, 4, 8, 16]
-        adam_ks = [1, 2, 4, 8] if budget == "full" else [1, 2, 4]
-        betas = (0.995, 0.9995) if budget == "full" else (0.99, 0.999)
-        sgd = LearningRule(optimizer="sgd", lr=0.02, batch_size=4, steps=self._EPOCHS * n // 4)
-        adam = LearningRule(
-            optimizer="adam", lr=3e-4, batch_size=1, betas=betas, steps=self._EPOCHS * n
-        )
-        return seeds, n, sgd_ks, adam_ks, sgd, adam
+        def curves(rule: LearningRule, label: str) -> tuple[np.ndarray, np.ndarray]:
+            """Examples seen ``(points,)`` and losses ``(seeds, points)``."""
+            systems = [_digits_mlp(rule, n_train=b.examples, seed=s) for s in range(b.seeds)]
+            trajs = _runs(ctx, systems, ["loss"], Schedule("linear", 21), label)
+            run_ids.extend(t.run_id for t in trajs)
+            assert rule.batch_size is not None
+            x = np.asarray(trajs[0]["train_loss"].steps, dtype=float) * rule.batch_size
+            y = np.array([t["train_loss"].array() if t.status == "completed"
+                          else np.full(x.shape, math.nan) for t in trajs])
+            return x, y
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        seeds, n, sgd_ks, adam_ks, sgd, adam = self._setup(budget)
-        sgd_fig = Figure(
-            "SGD, linear rule (kη, kB)", "examples seen", "training loss", yscale="log"
-        )
-        sgd_gaps, ids, _ = self._family(ctx, sgd, sgd_ks[1:], "linear", seeds, n, sgd_fig, "SGD")
-        adam_fig = Figure(
-            "Adam, square-root rule (η√k, kB, 1−β → k(1−β), ε/√k)",
-            "examples seen",
-            "training loss",
-            yscale="log",
-        )
-        sqrt_gaps, ids2, _ = self._family(
-            ctx, adam, adam_ks[1:], "sqrt", seeds, n, adam_fig, "Adam"
-        )
-        return Evidence(
-            [
-                Criterion(
-                    f"SGD linear rule, k ≤ {sgd_ks[-1]}: max relative gap", max(sgd_gaps), self._TOL
-                ),
-                Criterion(
-                    f"Adam square-root rule, k ≤ {adam_ks[-1]}: max relative gap",
-                    max(sqrt_gaps),
-                    self._TOL,
-                ),
-            ],
-            [sgd_fig, adam_fig],
-            ids + ids2,
-            notes=f"SGD gaps {_fmt(sgd_gaps)}; Adam square-root gaps {_fmt(sqrt_gaps)}",
-        )
+        ratio, seed_ratio, drawn = {}, {}, {}
+        for opt, base in _rule_bases(b).items():
+            x_ref, y_ref = curves(base, f"{opt} k=1")
+            drawn[f"{opt} k=1"] = (x_ref, y_ref.mean(0))
+            kind = "linear" if opt == "SGD" else "sqrt"
+            for k in (b.sgd_ks if opt == "SGD" else b.adam_ks):
+                rule = theory.scaled_rule(base, k, kind)
+                mean_off, seed_off = [], []
+                for c in b.multipliers:
+                    x, y = curves(rule.model_copy(update={"lr": rule.lr * c}),
+                                  f"{opt} k={k} ×{c:g}")
+                    mean_off.append(log_loss_offset(x_ref, y_ref.mean(0), x, y.mean(0)))
+                    seed_off.append([log_loss_offset(x_ref, y_ref[s], x, y[s])
+                                     for s in range(b.seeds)])
+                    if c == 1.0:
+                        drawn[f"{opt} k={k}"] = (x, y.mean(0))
+                key = f"{opt} k={k}"
+                ratio[key] = rule.lr / base.lr * matched_multiplier(b.multipliers, mean_off)
+                seed_ratio[key] = np.array([
+                    rule.lr / base.lr * matched_multiplier(b.multipliers, offs)
+                    for offs in np.array(seed_off).T])
+        notes = "matched η_k/η_1: " + ", ".join(f"{k} {v:.4g}" for k, v in ratio.items())
+        return Measurement({"ratio": ratio, "seed ratios": seed_ratio, "curves": drawn},
+                           run_ids, notes)
 
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        seeds, n, _, adam_ks, _, adam = self._setup(budget)
-        fig = Figure(
-            "Negative control: Adam scaled by the linear rule (kη, kB)",
-            "examples seen",
-            "training loss",
-            yscale="log",
-        )
-        gaps, ids, _ = self._family(ctx, adam, adam_ks[1:], "linear", seeds, n, fig, "Adam")
-        return Evidence(
-            [
-                Criterion(
-                    f"Adam linear rule, k ≤ {adam_ks[-1]}: max relative gap", max(gaps), self._TOL
-                )
-            ],
-            [fig],
-            ids,
-            notes=f"Adam linear-rule gaps {_fmt(gaps)}",
-        )
+    def predict(self, budget: Budget) -> Prediction:
+        """η_k/η_1 = k for SGD, √k for Adam (:func:`learnmech.theory.batch_size.scaled_rule`)."""
+        return _rate_ratios(_RULE_BUDGETS[budget], {"SGD": 1.0, "Adam": 0.5})
 
+    def control_prediction(self, budget: Budget) -> Prediction:
+        return _rate_ratios(_RULE_BUDGETS[budget], {"SGD": 0.5, "Adam": 1.0})
 
-def _fmt(values: Sequence[float]) -> str:
-    return ", ".join(f"{v:.3g}" for v in values)
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        ratio = measurement["ratio"]
+        criteria = [
+            Criterion(f"{key}: |measured η_k/η_1 / predicted − 1| (measured {ratio[key]:.4g}, "
+                      f"predicted {pred:.4g})", abs(ratio[key] / pred - 1.0),
+                      _RULE_TOL[key.split(" ")[0]])
+            for key, pred in prediction.values.items()
+        ]
+        rates = Figure("Learning rate that matches the k = 1 curve", "batch multiplier k",
+                       "η_k / η_1", xscale="log", yscale="log")
+        for opt in ("SGD", "Adam"):
+            keys = [key for key in prediction.values if key.startswith(opt)]
+            ks = [float(key.split("=")[1]) for key in keys]
+            rates.curves += [
+                Curve(f"{opt} predicted", [1.0, *ks], [1.0, *(prediction[k] for k in keys)],
+                      "theory", opt),
+                Curve(f"{opt} measured", ks, [ratio[k] for k in keys], "measured", opt),
+            ]
+        loss = Figure("Training loss against examples seen, rule-scaled runs",
+                      "examples seen", "training loss", yscale="log")
+        for key, (x, y) in measurement["curves"].items():
+            loss.curves.append(Curve(key, x.tolist(), y.tolist(), "measured", key))
+        return Evidence(criteria, [rates, loss])
 
 
 # ---- critical batch size -------------------------------------------------------------------
