@@ -126,3 +126,15 @@ def test_matched_multiplier_recovers_the_rate_of_a_shifted_curve() -> None:
     assert matched_multiplier(cs, offsets) == pytest.approx(c0, rel=1e-12)
     assert math.isnan(matched_multiplier(cs, [0.1, math.nan, -0.1]))
     assert math.isnan(matched_multiplier(cs, [-0.1, 0.0, 0.1]))  # rises: no match
+
+
+def test_time_rescaling_recovers_a_stretched_clock() -> None:
+    from learnmech.tuning import time_rescaling
+
+    t_ref = np.linspace(0.0, 40.0, 401)
+    y_ref = 1.0 / (1.0 + t_ref) + 0.1 * np.exp(-t_ref / 5)
+    t = np.linspace(0.0, 40.0, 41)
+    for c0 in (0.9, 1.0, 1.13):
+        y = 1.0 / (1.0 + c0 * t) + 0.1 * np.exp(-c0 * t / 5)  # the reference at c0·t
+        assert time_rescaling(t_ref, y_ref, t, y) == pytest.approx(c0, rel=1e-3)
+    assert math.isnan(time_rescaling(t_ref, y_ref, t, 1.0 / (1.0 + 2.0 * t)))  # out of bounds

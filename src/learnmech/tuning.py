@@ -97,3 +97,31 @@ def matched_multiplier(multipliers: Sequence[float], offsets: Sequence[float]) -
         return math.nan
     b, a = np.polyfit(c, d, 1)
     return float(np.exp(-a / b)) if b < 0 else math.nan
+
+
+def time_rescaling(t_ref: np.ndarray, y_ref: np.ndarray, t: np.ndarray, y: np.ndarray,
+                   bounds: tuple[float, float] = (0.8, 1.25)) -> float:
+    """The factor ``c*`` by which a curve's clock must be stretched to lie on a reference.
+
+    Curves ``(t, y)`` and ``(t_ref, y_ref)``, each ``(points,)`` with ``t`` increasing
+    from 0, a loss falling with time. ``c*`` solves ``mean log(y_i / y_ref(c·t_i)) = 0``
+    over the points after the first with ``t_i ≤ max t_ref / bounds[1]`` (so that
+    ``c·t_i`` stays on the reference), ``y_ref`` interpolated linearly; searched in
+    ``bounds`` (NaN when the root is not there or a value is NaN). ``c* = 1``: the two
+    curves are the same function of ``t``.
+    """
+    from scipy.optimize import brentq
+
+    t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
+    keep = (t > 0) & (t <= np.max(t_ref) / bounds[1])
+    if keep.sum() < 1 or not (np.all(np.isfinite(y[keep])) and np.all(np.isfinite(y_ref))):
+        return math.nan
+    ts, log_y = t[keep], np.log(y[keep])
+
+    def offset(c: float) -> float:
+        return float(np.mean(log_y - np.log(np.interp(c * ts, t_ref, y_ref))))
+
+    lo, hi = offset(bounds[0]), offset(bounds[1])
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo * hi > 0:
+        return math.nan
+    return float(brentq(offset, *bounds, xtol=1e-10))
