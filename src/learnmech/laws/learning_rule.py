@@ -1,15 +1,18 @@
 """Theories of hyperparameters: learning rate, batch size and optimizer (paper §3.4).
 
-Three laws about the learning rule, all on small MLPs on the bundled digits:
+Three laws about the learning rule, all on small MLPs on the bundled digits, each judged
+on a measured number against the theory's:
 
-* ``gradient-flow-time``: at small learning rates only τ = η·steps matters;
-* ``linear-scaling-rule``: (η, B) → (kη, kB) for SGD, the square-root rule for Adam;
-* ``critical-batch-size``: the measured gradient noise scale predicts where larger
-  batches stop saving steps.
+* ``gradient-flow-time``: at small learning rates only τ = η·steps matters, so a step
+  at η is worth η/η' steps at η' (the clock stretch that superposes the curves);
+* ``linear-scaling-rule``: the rate that keeps the curve at batch kB is kη for SGD and
+  √k·η for Adam (measured by interpolating between rates around the rule's);
+* ``critical-batch-size``: the knee B_crit of the tuned front S(B) = S_min(1 + B_crit/B)
+  equals the gradient noise scale B_simple.
 
 Runs that differ only in seed or learning rate train together as vectorized ensembles
-(:mod:`learnmech.ensemble`) and are stored like any other run.
-"""
+(:mod:`learnmech.ensemble`) and are stored like any other run; the searches and curve
+comparisons are public in :mod:`learnmech.tuning`."""
 
 from __future__ import annotations
 
