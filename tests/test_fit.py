@@ -96,3 +96,12 @@ def test_fit_command_text_output_and_bad_law(tmp_path):
     assert "alpha" in result.stdout and "N_opt" in result.stdout
     result = runner.invoke(app, ["fit", str(path), "--law", "chinchila"])
     assert isinstance(result.exception, InputError)
+
+
+def test_stopped_value_reads_the_report_at_the_least_selection_step():
+    select = np.array([3.0, 1.0, 2.0, 1.0, np.nan])
+    report = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    assert F.stopped_value(select, report) == 20.0  # first least value, NaN skipped
+    assert np.isnan(F.stopped_value([np.nan, np.nan], [1.0, 2.0]))
+    with pytest.raises(InputError, match="select"):
+        F.stopped_value([1.0, 2.0], [1.0, 2.0, 3.0])

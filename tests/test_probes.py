@@ -108,3 +108,19 @@ def test_probe_errors_are_clear():
     with pytest.raises(InputError, match="deep linear network"):
         train(system.updated({"learning_rule.steps": 1}), make_probes(["e2e_svals"]),
               Schedule("linear", 2))
+
+
+def test_validation_loss_splits_the_test_set_in_two_halves():
+    system = System(architecture=MLP(width=8), data=Digits(n_train=50, n_test=31),
+                    objective="cross_entropy")
+    state = _state(system)
+    out = make_probe("validation_loss")(*state)
+    x, y = state.data.x_test, state.data.y_test
+    with torch.no_grad():
+        per = nn.functional.cross_entropy(state.model(x), y, reduction="none").double()
+    assert out["validation_loss"] == pytest.approx(float(per[:16].mean()), rel=1e-5)
+    assert out["holdout_loss"] == pytest.approx(float(per[16:].mean()), rel=1e-5)
+    empty = System(architecture=MLP(width=8), data=Digits(n_train=50, n_test=1),
+                   objective="cross_entropy")
+    with pytest.raises(InputError, match="n_test"):
+        make_probe("validation_loss")(*_state(empty))

@@ -18,6 +18,7 @@ HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 # the laws written out directly, as a reference for the log-sum-exp forms
 DIRECT = {
     "power_law": lambda p, v: p["E"] + p["A"] * v["x"] ** -p["alpha"],
+    "pure_power_law": lambda p, v: p["A"] * v["x"] ** -p["alpha"],
     "broken_power_law": lambda p, v: p["E"] + p["A"] * v["x"] ** -p["alpha"]
     * (1 + (v["x"] / p["x_break"]) ** (1 / p["s"])) ** (-p["delta_alpha"] * p["s"]),
     "chinchilla": lambda p, v: p["E"] + p["A"] / v["N"] ** p["alpha"]
@@ -29,6 +30,7 @@ DIRECT = {
 }
 THETAS = {
     "power_law": [0.3, 3.0, 0.5],
+    "pure_power_law": [3.0, 0.5],
     "broken_power_law": [0.2, 3.0, 0.3, 0.5, 6.0, -0.3],
     "chinchilla": [0.5, 6.0, 6.0, 0.34, 0.28],
     "kaplan": [20.0, 22.0, 0.076, 0.095],

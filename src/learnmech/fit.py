@@ -127,18 +127,39 @@ def _loss(values: Sequence[Any], metric: str, reduce: Reduce) -> float:
     return float(arr[-1] if reduce == "final" else np.nanmin(arr))
 
 
+def stopped_value(select: Sequence[float] | np.ndarray, report: Sequence[float] | np.ndarray
+                  ) -> float:
+    """``report[i*]`` at ``i* = argmin select`` (the first least value): early stopping
+    chosen on one curve (a validation loss) and read on another (a held-out loss), both
+    recorded at the same steps, shape ``(steps,)``. NaN when ``select`` is all NaN."""
+    s = np.asarray(select, dtype=float)
+    r = np.asarray(report, dtype=float)
+    if s.shape != r.shape or s.ndim != 1 or not s.size:
+        raise InputError("select", list(s.shape), f"a curve of the report's shape {list(r.shape)}")
+    if not np.isfinite(s).any():
+        return float("nan")
+    return float(r[int(np.nanargmin(s))])
+
+
 def trajectory_frame(trajectories: Iterable[Trajectory], metric: str = "test_loss",
-                     reduce: Reduce = "final") -> pd.DataFrame:
-    """One row per completed trajectory: ``run_id, N, D, loss`` plus width and depth."""
+                     reduce: Reduce = "final", select: str | None = None) -> pd.DataFrame:
+    """One row per completed trajectory: ``run_id, N, D, loss``.
+
+    ``loss`` is ``metric`` reduced by ``reduce`` or, when ``select`` names another
+    observable recorded at the same steps, ``metric`` at the step where ``select`` is
+    least (:func:`stopped_value`; ``reduce`` is then ignored).
+    """
     rows = []
     for traj in trajectories:
         if traj.status != "completed":
             continue
+        loss = (_loss(traj[metric].values, metric, reduce) if select is None
+                else stopped_value(traj[select].values, traj[metric].values))
         rows.append({
             "run_id": traj.run_id,
             "N": parameter_count(traj.system),
             "D": _data_size(traj.system),
-            "loss": _loss(traj[metric].values, metric, reduce),
+            "loss": loss,
         })
     return pd.DataFrame(rows, columns=["run_id", "N", "D", "loss"])
 

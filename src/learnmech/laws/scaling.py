@@ -22,7 +22,6 @@ from threadpoolctl import threadpool_limits
 
 from learnmech.data.sparse_parity import MultitaskSparseParity, train_width_ensemble
 from learnmech.fit import trajectory_frame
-from learnmech.laws._memo import RunMemo
 from learnmech.laws.base import (
     Budget,
     Criterion,
@@ -30,7 +29,6 @@ from learnmech.laws.base import (
     Evidence,
     Figure,
     JudgedLaw,
-    Law,
     LawContext,
     Measurement,
     Prediction,
@@ -386,6 +384,12 @@ class _Sweep:
     lr: float
     weight_decay: float
 
+    def describe(self) -> str:
+        decay = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
+        return (f"{self.data}, widths {self.widths[0]}–{self.widths[-1]} × sizes "
+                f"{self.sizes[0]}–{self.sizes[-1]}, {len(self.seeds)} seeds, lr {self.lr:g}"
+                f"{decay}, {self.epochs} epochs (≥ {self.min_steps} steps)")
+
 
 _SWEEP = {
     "quick": _Sweep("digits", (8, 16, 32, 64), (300, 500, 800, 1300), (0, 1), 20, 64, 300, 30,
@@ -397,7 +401,13 @@ _SWEEP = {
                    1e-3, 0.1),
 }
 _EXTRAPOLATION_LAW = "chinchilla"
-_EXTRAPOLATION_TOL = {"quick": 0.12, "standard": 0.10, "full": 0.10}
+_RIVAL_LAW = "pure_power_law"  # L = A·N^−α: Kaplan et al.'s data-unlimited law, no floor E
+# Mean |relative error| of the forecast on the held-out runs. Calibration with the
+# validation-selected loss: 0.060 at quick (seeds 0–1), 0.086 with seeds 0–5; 0.027 on the
+# standard sweep with the earlier test-selected loss. The seed-mean held-out losses scatter
+# by ±5–17 % about any smooth law at quick (the 6-seed residuals), so 10 % is the tightest
+# tolerance the quick sweep supports; it is the tolerance of the original calibration.
+_EXTRAPOLATION_TOL = 0.10
 _SKILL_TOL = 0.5  # the law must at least halve the error of the no-further-gain forecast
 
 
@@ -414,67 +424,25 @@ def _sweep_system(sweep: _Sweep, width: int, n: int, seed: int) -> System:
     )
 
 
-_SWEEP_RUNS = RunMemo()
-
-
-def _sweep(budget: Budget, ctx: LawContext) -> tuple[pd.DataFrame, list[str]]:
-    """Train the width × data-size sweep (stored and cached through ``ctx``) and return
-    one row per (N, D): the early-stopped test loss averaged over seeds. The runs are
-    remembered per context, so that the claim and its control judge the same runs."""
-    sweep = _SWEEP[budget]
-    trajectories = []
-    for width in sweep.widths:
-        for n in sweep.sizes:
-            for seed in sweep.seeds:
-                trajectories.append(_SWEEP_RUNS.run(
-                    ctx, _sweep_system(sweep, width, n, seed), ["loss"],
-                    Schedule("log", sweep.points), label=f"width={width} n={n} seed={seed}"))
-    frame = trajectory_frame(trajectories, "test_loss", reduce="min")
-    mean = frame.groupby(["N", "D"], as_index=False).agg(loss=("loss", "mean"))
-    return mean, [t.run_id for t in trajectories]
-
-
-def _extrapolation_evidence(budget: Budget, frame: pd.DataFrame, run_ids: list[str],
-                            title: str) -> Evidence:
+def _forecasts(frame: pd.DataFrame) -> dict[str, Any]:
+    """Both laws fitted to the smaller two thirds of ``frame`` (by N·D), their forecasts
+    of the held-out runs, and the no-further-gain forecast's error."""
+    train, held = scaling.split_by_size(frame, ("N", "D"))
     ext = scaling.extrapolate(frame, _EXTRAPOLATION_LAW, starts=8)
-    boot = scaling.bootstrap(ext.train, ext.fit, n_boot=200, seed=0)
-    tol = _EXTRAPOLATION_TOL[budget]
-    held = ext.heldout["loss"].to_numpy()
-    flat = float(np.mean(np.abs(ext.train["loss"].min() - held) / held))
-    criteria = [
-        Criterion("mean |relative error| of the predicted loss on the held-out largest third",
-                  ext.mean_abs_error, tol),
-        Criterion("skill: that error / the error of forecasting the best fitted run's loss "
-                  f"(no further gain; its error {flat:.3f})", ext.mean_abs_error / flat,
-                  _SKILL_TOL),
-    ]
-    fig = Figure(f"{title}: {_EXTRAPOLATION_LAW} law fitted on the smaller two thirds",
-                 "parameters N", "early-stopped test loss", xscale="log", yscale="log")
-    ns = np.geomspace(frame["N"].min() / 1.3, frame["N"].max() * 1.3, 60)
-    sizes = sorted(frame["D"].unique())
-    for d in sizes:
-        group = f"D = {int(d)}"
-        cols = {"N": ns, "D": np.full_like(ns, d)}
-        lo, hi = boot.band(0.95, cols)
-        fig.curves += [
-            Curve(f"fit, D = {int(d)}", ns.tolist(), ext.fit.predict(cols).tolist(), "theory",
-                  group),
-            Curve(f"95% band low, D = {int(d)}", ns.tolist(), lo.tolist(), "theory", group),
-            Curve(f"95% band high, D = {int(d)}", ns.tolist(), hi.tolist(), "theory", group),
-        ]
-        for part, label in ((ext.train, "fitted"), (ext.heldout, "held out")):
-            rows = part[part["D"] == d]
-            if len(rows):
-                fig.curves.append(Curve(f"{label}, D = {int(d)}", rows["N"].tolist(),
-                                        rows["loss"].tolist(), "measured", group))
-    params = ", ".join(f"{k} = {v:.3g}" for k, v in ext.fit.params.items())
-    notes = (f"{len(ext.train)} runs fitted, {len(ext.heldout)} held out; fitted {params}; "
-             f"held-out relative errors {np.round(ext.relative_error, 3).tolist()}")
-    return Evidence(criteria, [fig], run_ids, notes=notes)
+    rival = scaling.fit(train.assign(x=train["N"]), _RIVAL_LAW, starts=8)
+    actual = held["loss"].to_numpy()
+    flat = float(np.mean(np.abs(train["loss"].min() - actual) / actual))
+    return {
+        "train": train, "heldout": held, "actual": actual, "flat_error": flat,
+        "forecast": {_EXTRAPOLATION_LAW: ext.predicted,
+                     _RIVAL_LAW: rival.predict(x=held["N"].to_numpy())},
+        "fits": {_EXTRAPOLATION_LAW: ext.fit, _RIVAL_LAW: rival},
+        "band": scaling.bootstrap(train, ext.fit, n_boot=100, seed=0),
+    }
 
 
 @register
-class ScalingExtrapolation(Law):
+class ScalingExtrapolation(JudgedLaw):
     id = "scaling-extrapolation"
     strand = "empirical"
     claim = (
@@ -485,48 +453,96 @@ class ScalingExtrapolation(Law):
     reference = "Hoffmann et al. 2022; Besiroglu et al. 2024; Kaplan et al. 2020"
     regime = (
         "One-hidden-layer ReLU MLPs trained with Adam for a fixed number of epochs and at "
-        "least 300–500 steps, so that small-data runs reach their early-stopping point "
-        "(with a fixed number of epochs alone they are under-trained and the sweep is not "
-        "lawful); loss = best test cross-entropy over 30 log-spaced probe steps, averaged "
-        "over two seeds. quick: digits (1797 images: sizes 300–1300, the test set is the "
-        "rest), lr 2·10⁻³, 20 epochs. standard: Fashion-MNIST, widths 8–64 × sizes "
-        "1000–16000, the full 10,000-image test set, lr 10⁻³ with decoupled weight decay "
-        "0.1, 15 epochs. The fitted law extrapolates with errors of 2–10% (calibration "
-        "runs; the errors are mostly of one sign, the fit on small runs cannot pin down the "
-        "irreducible loss E and usually sets it to 0), so the tolerance on the mean "
-        "relative error is 12% (quick) and 10% (standard). A small error alone is not "
-        "skill: it must also be at most half the error of the forecast 'no further gain' "
-        "(every held-out run at the best fitted run's loss). On digits the law has it "
-        "(0.10 against 0.27); on the standard sweep 0.027 against 0.068 (skill 0.40). "
-        "That skill rests on the seed average: single seeds of the standard sweep gave "
-        "0.97, 0.30 and 0.45 (seeds 0, 1, 2; with E = 0 the fit sometimes carries the data "
-        "gain too far), pairs of seeds 0.41, 0.49, 0.41 ({0,1}, {0,2}, {1,2}), all three "
-        "0.37. Earlier Fashion-MNIST sweeps failed the skill criterion: widths 8–128 × "
-        "sizes 500–8000 at lr 2·10⁻³, 30 epochs, 20 probe steps gave 0.073 against 0.078 "
-        "(skill 0.94): past width 16 the early-stopped loss no longer falls with N at "
-        "small D (wider nets overfit sooner), which the Chinchilla form cannot express; at "
-        "lr 10⁻³, weight decay 0.1 and 30 probe steps the same grid gave skill 0.36 "
-        "(seed 0) but 0.96 (seed 1); widths 2–32 fitted worse (13%, E → 0)."
+        "least 300–500 steps, so that small-data runs reach their early-stopping point. The "
+        "loss of a run is early-stopped by validation: the test split is halved, the step "
+        "is the one of least loss on the first half (30 log-spaced probe steps) and the "
+        "loss reported is that on the second half, averaged over seeds. quick: digits (1797 "
+        "images: sizes 300–1300, the test split is the rest), lr 2·10⁻³, 20 epochs (the "
+        "validation loss is least at the last probe step in 93 of 96 calibration runs). "
+        "standard: Fashion-MNIST, widths 8–64 × sizes 1000–16000, lr 10⁻³ with decoupled "
+        "weight decay 0.1, 15 epochs. The fit on small runs cannot pin down the irreducible "
+        "loss E and usually sets it near 0. A small error alone is not skill: it must also "
+        "be at most half the error of the forecast 'no further gain' (every held-out run at "
+        "the best fitted run's loss). The forecast is judged by its mean relative error "
+        "over five (quick) held-out runs whose seed-mean losses scatter by 5–17 % about a "
+        "smooth law, so the check resolves the forecast to about 20 %, not 10 %. Earlier "
+        "Fashion-MNIST sweeps with widths past 16 at small D failed the skill criterion: "
+        "wider nets overfit sooner, which the Chinchilla form cannot express."
     )
     control = (
-        "The same fit and held-out runs, but the fitted runs' losses shuffled among their "
-        "(N, D) (seeded): a law without the sweep's structure must miss the held-out runs."
+        "A competing extrapolation of the same small runs: the pure power law in parameters "
+        "L = A·N^−α (Kaplan et al.'s data-unlimited form, without the irreducible term E "
+        "and without the data term), fitted to the same two thirds and judged on the same "
+        "held-out runs by the same criteria."
     )
-    budgets = {
-        "quick": "digits, widths 8–64 × sizes 300–1300, two seeds, 20 epochs (≥ 300 steps)",
-        "standard": "Fashion-MNIST, widths 8–64 × sizes 1000–16000, two seeds, lr 10⁻³, "
-                    "weight decay 0.1, 15 epochs (≥ 500 steps)",
-        "full": "Fashion-MNIST, widths 8–256 × sizes 1000–32000, four seeds, lr 10⁻³, "
-                "weight decay 0.1, 15 epochs",
-    }
+    control_theory = "pure power law L = A·N^−α (no irreducible loss, no data term)"
+    budgets: ClassVar[dict[str, str]] = {k: b.describe() for k, b in _SWEEP.items()}
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        frame, run_ids = _sweep(budget, ctx)
-        return _extrapolation_evidence(budget, frame, run_ids, _SWEEP[budget].data)
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """``frame``: one row per (N, D), the seed-mean validation-stopped held-out loss;
+        the fits of both laws on its smaller two thirds and their ``forecast`` of the
+        held-out rows (``actual``), shape ``(held-out runs,)``."""
+        sweep = _SWEEP[budget]
+        trajectories = [
+            ctx.run(_sweep_system(sweep, width, n, seed), ["validation_loss"],
+                    Schedule("log", sweep.points), label=f"width={width} n={n} seed={seed}")
+            for width in sweep.widths for n in sweep.sizes for seed in sweep.seeds]
+        frame = trajectory_frame(trajectories, "holdout_loss", select="validation_loss")
+        frame = frame.groupby(["N", "D"], as_index=False).agg(loss=("loss", "mean"))
+        values = ctx.cached((self.id, sweep, "fits"), lambda: _forecasts(frame))
+        return Measurement(values | {"frame": frame, "data": sweep.data},
+                           [t.run_id for t in trajectories])
 
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        frame, run_ids = _sweep(budget, ctx)
-        train, held = scaling.split_by_size(frame, ("N", "D"))
-        shuffled = train.assign(loss=np.random.default_rng(0).permutation(train["loss"].to_numpy()))
-        return _extrapolation_evidence(budget, pd.concat([shuffled, held]), run_ids,
-                                       f"{_SWEEP[budget].data}, shuffled losses (control)")
+    def predict(self, budget: Budget) -> Prediction:
+        """The forecast of the fitted Chinchilla law, as a factor on it (1: the law)."""
+        return Prediction({_EXTRAPOLATION_LAW: 1.0})
+
+    def control_prediction(self, budget: Budget) -> Prediction:
+        return Prediction({_RIVAL_LAW: 1.0})
+
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        m = measurement
+        ((law, factor),) = prediction.values.items()
+        forecast = factor * m["forecast"][law]
+        actual = m["actual"]
+        rel = (forecast - actual) / actual
+        error = float(np.mean(np.abs(rel)))
+        flat = m["flat_error"]
+        criteria = [
+            Criterion(f"{law}: mean |relative error| of the forecast loss on the held-out "
+                      "largest third", error, _EXTRAPOLATION_TOL),
+            Criterion(f"{law}: skill, that error / the error of forecasting the best fitted "
+                      f"run's loss (no further gain; its error {flat:.3f})", error / flat,
+                      _SKILL_TOL),
+        ]
+        params = ", ".join(f"{k} = {v:.3g}" for k, v in m["fits"][law].params.items())
+        notes = (f"{len(m['train'])} runs fitted, {len(actual)} held out; {law} fitted "
+                 f"{params}; held-out relative errors {np.round(rel, 3).tolist()}")
+        return Evidence(criteria, [_extrapolation_figure(m, law, factor)], notes=notes)
+
+
+def _extrapolation_figure(m: Measurement, law: str, factor: float) -> Figure:
+    frame, train, held = m["frame"], m["train"], m["heldout"]
+    fit = m["fits"][law]
+    fig = Figure(f"{m['data']}: {law} law fitted on the smaller two thirds", "parameters N",
+                 "validation-stopped test loss", xscale="log", yscale="log")
+    ns = np.geomspace(frame["N"].min() / 1.3, frame["N"].max() * 1.3, 60)
+    for d in sorted(frame["D"].unique()):
+        group = f"D = {int(d)}"
+        cols = {"N": ns, "D": np.full_like(ns, d)} if law == _EXTRAPOLATION_LAW else {"x": ns}
+        fig.curves.append(Curve(f"fit, D = {int(d)}", ns.tolist(),
+                                (factor * fit.predict(cols)).tolist(), "theory", group))
+        if law == _EXTRAPOLATION_LAW:
+            lo, hi = m["band"].band(0.95, cols)
+            fig.curves += [
+                Curve(f"95% band low, D = {int(d)}", ns.tolist(), (factor * lo).tolist(),
+                      "theory", group),
+                Curve(f"95% band high, D = {int(d)}", ns.tolist(), (factor * hi).tolist(),
+                      "theory", group),
+            ]
+        for part, label in ((train, "fitted"), (held, "held out")):
+            rows = part[part["D"] == d]
+            if len(rows):
+                fig.curves.append(Curve(f"{label}, D = {int(d)}", rows["N"].tolist(),
+                                        rows["loss"].tolist(), "measured", group))
+    return fig

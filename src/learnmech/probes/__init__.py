@@ -13,6 +13,7 @@ from learnmech.probes.basic import (
     EndToEndSingularValues,
     Loss,
     ModeStrengths,
+    ValidationLoss,
     WeightSingularValues,
 )
 from learnmech.probes.collapse import NeuralCollapse, collapse_metrics
@@ -37,6 +38,7 @@ __all__ = [
     "NeuronBalance",
     "ResponseModes",
     "UpdateRank",
+    "ValidationLoss",
     "WeightSingularValues",
     "agop",
     "alignment",

@@ -28,6 +28,37 @@ class Loss:
         return {f"{split}_loss": float(loss_fn(model(x), y)) for split, x, y in splits(batch)}
 
 
+class ValidationLoss:
+    """The objective on the two halves of the test split: ``validation_loss`` on its first
+    ``⌈n/2⌉`` examples, ``holdout_loss`` on the other ``⌊n/2⌋``.
+
+    Choosing a stopping step by the least ``validation_loss`` and reporting
+    ``holdout_loss`` at that step is early stopping whose reported loss was not used to
+    choose it (the minimum of one curve over many steps is biased low). Needs a data set
+    with at least two test examples.
+    """
+
+    name = "validation_loss"
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        batch: Batch,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+    ) -> dict[str, float]:
+        data = dataset(batch, self.name)
+        n = data.x_test.shape[0]
+        if n < 2:
+            raise InputError("data.n_test", n, f"at least 2 test examples for probe {self.name!r}")
+        half = (n + 1) // 2
+        x, y = data.x_test, data.y_test
+        return {"validation_loss": float(loss_fn(model(x[:half]), y[:half])),
+                "holdout_loss": float(loss_fn(model(x[half:]), y[half:]))}
+
+
 class Accuracy:
     """Classification accuracy on both splits: ``train_accuracy``, ``test_accuracy``."""
 

@@ -12,11 +12,13 @@ from learnmech.probes.basic import (
     EndToEndSingularValues,
     Loss,
     ModeStrengths,
+    ValidationLoss,
     WeightSingularValues,
 )
 
 PROBES: dict[str, Callable[[], Probe]] = {
     "loss": Loss,
+    "validation_loss": ValidationLoss,
     "accuracy": Accuracy,
     "weight_svals": WeightSingularValues,
     "e2e_svals": EndToEndSingularValues,

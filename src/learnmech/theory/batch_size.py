@@ -22,6 +22,7 @@ of that run contributes its ``B_noise``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeVar
@@ -156,3 +157,18 @@ def first_crossing(
     a, b = np.log(v[i - 1]), np.log(v[i])
     frac = (a - np.log(target)) / (a - b) if a != b else 1.0
     return float(t[i - 1] + frac * (t[i] - t[i - 1]))
+
+
+def hyperbola_rms(
+    batch: Sequence[float] | np.ndarray, steps: Sequence[float] | np.ndarray, b_crit: float
+) -> tuple[float, float]:
+    """``(S_min, rms)`` of measured ``(B, S)`` about ``S_min (1 + B_crit/B)`` with
+    ``B_crit`` given: ``log S_min`` is the mean of ``log S − log(1 + B_crit/B)`` and
+    ``rms`` the root-mean-square of what is left. ``B_crit = inf`` is perfect scaling,
+    ``S ∝ 1/B`` (``S_min`` is then 0 and the amplitude ``S·B`` is not returned)."""
+    b = np.asarray(batch, dtype=float)
+    log_s = np.log(np.asarray(steps, dtype=float))
+    shape = -np.log(b) if math.isinf(b_crit) else np.log1p(b_crit / b)
+    offset = float(np.mean(log_s - shape))
+    rms = float(np.sqrt(np.mean((log_s - shape - offset) ** 2)))
+    return (0.0 if math.isinf(b_crit) else math.exp(offset)), rms

@@ -5,6 +5,7 @@ Families (``law=`` names), each written as a log-sum-exp in log space so that ev
 fitted quantity is unconstrained (``A = e^a``, ``E = e^e``)::
 
     power_law         L(x)    = E + A x^−α
+    pure_power_law    L(x)    = A x^−α                                     no irreducible loss
     broken_power_law  L(x)    = E + A x^−α (1 + (x/x_b)^{1/s})^{−Δ s}     slope α → α + Δ
     chinchilla        L(N, D) = E + A/N^α + B/D^β                         Hoffmann et al. 2022
     kaplan            L(N, D) = [(N_c/N)^{α_N/α_D} + D_c/D]^{α_D}          Kaplan et al. 2020
@@ -117,6 +118,13 @@ def _power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     return value, _jac(s2, s1, -s1 * x)
 
 
+def _pure_power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
+    """``log L = a − α log x``."""
+    a, al = _unpack(th)
+    x = lv["x"]
+    return a - al * x, _jac(1.0 + 0 * x + 0 * a, -x + 0 * a)
+
+
 def _broken_power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     """``log L = LSE(a − α log x − Δ s softplus((log x − ℓ_b)/s), e)`` with ``s = e^σ``."""
     e, a, al, dl, lb, ls = _unpack(th)
@@ -172,6 +180,12 @@ FAMILIES: dict[str, Family] = {
              (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)),
             _power_law,
             lambda t: {"E": _EXP(t[0]), "A": _EXP(t[1]), "alpha": t[2]},
+        ),
+        Family(
+            "pure_power_law", "L(x) = A·x^−α", ("x",), ("a", "alpha"),
+            ((0.0, 2.5, 5.0, 10.0, 15.0, 20.0), (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)),
+            _pure_power_law,
+            lambda t: {"A": _EXP(t[0]), "alpha": t[1]},
         ),
         Family(
             "broken_power_law", "L(x) = E + A·x^−α·(1 + (x/x_b)^{1/s})^{−Δ·s}", ("x",),
