@@ -5,9 +5,11 @@ linear kernel be ``K = (1/n) Σ_j φ_j φ_jᵀ`` ``(m, m)``. When the features a
 draws around a width-independent limit ``K∞ = E[φφᵀ]`` (random features at
 initialization; trained features that converge to a deterministic infinite-width limit),
 ``K_c = K∞_c + E/√n`` with centred ``E`` of zero mean and ``E‖E‖² = V``, and two networks
-have independent fluctuations. The ratio of expectations in linear CKA then gives::
+have independent fluctuations. CKA is the cosine of the angle between ``K_c`` and ``L_c``;
+only the part ``E⊥`` of a fluctuation orthogonal to ``K∞_c`` turns it, by an angle
+``‖E⊥‖/(√n‖K∞_c‖)``, so to leading order in ``1/n``::
 
-    CKA(n) = ‖K∞_c‖² / (‖K∞_c‖² + V/n) = 1 / (1 + v/n),      v = V / ‖K∞_c‖²,
+    CKA(n) = 1 / (1 + v/n),      v = E‖E⊥‖² / ‖K∞_c‖²,
 
 so the *gap* ``1/CKA − 1 = v/n`` falls as ``width^−1``: the exponent
 :func:`gap_exponent`. The constant ``v`` is a property of the feature distribution (it is
