@@ -27,12 +27,13 @@ from learnmech.threads import one_torch_thread
 from learnmech.train import Schedule, Trajectory
 
 _DEPTHS = (2, 3)
-# Fitted α / (1/L) − 1 of deep linear networks, seeds 0–2: −0.004 to −0.006 (L = 2, σ = 0.03)
-# and −0.010 to −0.025 (L = 3, σ = 0.05; the init's imbalance, O(σ²), is the correction);
+# Fitted α / (1/L) − 1 of deep linear networks, seeds 0–2: −0.002 to −0.006 (L = 2, σ = 0.03)
+# and −0.009 to −0.025 (L = 3, σ = 0.05; the init's imbalance, O(σ²), is the correction);
 # twice the largest.
 _EXPONENT_TOLERANCE = 0.05
-# corr(W₁ᵀW₁, AGOP^α) of the two-layer ReLU networks at α = 1/2: 0.984–0.998 (quick); the
-# bound of the earlier form of this law, which the networks at initialization miss (0.75–0.87).
+# corr(W₁ᵀW₁, AGOP^α) of the two-layer ReLU networks at α = 1/2: 0.972–0.998 (seeds 0–2);
+# the bound of the earlier form of this law, which the networks at initialization miss
+# (0.75–0.87). It does not resolve the power: 0.45 and 0.55 give the same to 0.005.
 _RELU_CORRELATION = 0.95
 _LINEAR_INIT = {2: (0.03, 1000), 3: (0.05, 1500)}  # σ and GD steps per depth
 
