@@ -22,6 +22,7 @@ from learnmech.laws.base import (
     register,
 )
 from learnmech.models.normalized import NormalizedRun, train_normalized_gd
+from learnmech.probes.conservation import decay_rate
 from learnmech.system import MLP, LearningRule, System, TeacherStudent
 from learnmech.theory import symmetry
 from learnmech.threads import one_torch_thread
@@ -77,13 +78,6 @@ def _drift(traj: Trajectory) -> float:
     """Worst relative per-neuron drift of q at the end of the run, over hidden layers."""
     keys = [k for k in traj.observables if k.startswith("neuron_balance.drift.")]
     return float(np.max([traj[k].array()[-1] for k in keys]))
-
-
-def _decay_rate(t: np.ndarray, q: np.ndarray) -> float:
-    """Fitted rate ``r`` of ``q(t) ≈ q(0) e^{−rt}``: the least-squares slope through the
-    origin of ``−log(⟨q(0), q(t)⟩ / ‖q(0)‖²)`` against ``t`` (``q`` ``(times, neurons)``)."""
-    ratio = q @ q[0] / (q[0] @ q[0])
-    return float(-(t @ np.log(ratio)) / (t @ t))
 
 
 @register
@@ -155,7 +149,7 @@ class NoetherConservation(JudgedLaw):
         p = float(prediction["exponent"])
         p_drift, p_growth = fit_exponent(lrs, drift), fit_exponent(lrs, growth)
         t = measurement["decay_t"]
-        rates = np.array([_decay_rate(t, measurement[f"decay_q/{l}"]) for l in (0, 1)])
+        rates = np.array([decay_rate(t, measurement[f"decay_q/{l}"]) for l in (0, 1)])
         rate = float(prediction["decay_rate"])
         criteria = [
             Criterion(f"ReLU: max relative per-neuron drift of q at η={lrs[-1]}",
