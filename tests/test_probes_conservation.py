@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
@@ -106,3 +107,17 @@ def test_probe_reports_drift_relative_to_initial_scale():
         model.layers[1].weight[:, 2] *= 2.0  # grows ‖a_2‖² by a factor 4
     second = probe(*state)
     assert second["neuron_balance.drift.0"] == pytest.approx(float(3 * out[2] / (out + inc).mean()))
+
+
+def test_decay_rate_recovers_an_exponential_and_ignores_a_common_sign():
+    from learnmech.errors import InputError
+    from learnmech.probes.conservation import decay_rate
+
+    t = np.linspace(0.0, 4.0, 41)
+    q0 = np.array([0.5, -1.2, 2.0])
+    assert decay_rate(t, np.exp(-0.1 * t)[:, None] * q0) == pytest.approx(0.1, rel=1e-12)
+    # a perturbation orthogonal to q(0) does not move the projection
+    drift = np.outer(t, [1.2, 0.5, 0.0])
+    assert decay_rate(t, np.exp(-0.3 * t)[:, None] * q0 + drift) == pytest.approx(0.3, rel=1e-12)
+    with pytest.raises(InputError):
+        decay_rate(t, q0)

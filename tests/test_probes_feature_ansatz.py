@@ -102,3 +102,32 @@ def test_feature_ansatz_probe_leaves_model_untouched():
     assert -1 <= values["nfa.correlation"] <= 1
     assert not model.training
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_fitted_power_recovers_a_planted_power_and_the_balanced_linear_net():
+    from learnmech.probes.feature_ansatz import (
+        fit_feature_exponent,
+        power_fit_residual,
+        psd_power,
+    )
+    from learnmech.theory.feature_ansatz import feature_exponent
+
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
+    g = (q * torch.tensor([5.0, 3.0, 1.0, 0.4, 0.1, 0.02], dtype=torch.float64)) @ q.T
+    assert torch.allclose(psd_power(g, 0.5) @ psd_power(g, 0.5), g, atol=1e-12)
+    alpha, residual = fit_feature_exponent(2.5 * psd_power(g, 0.37), g)
+    assert alpha == pytest.approx(0.37, abs=1e-5) and residual < 1e-6
+    assert power_fit_residual(g, g, 1.0) == pytest.approx(0.0, abs=1e-12)
+    # a balanced two-layer linear network W₂W₁ with W₂ᵀW₂ = W₁W₁ᵀ: W₁ = Σ^½ Vᵀ, W₂ = U Σ^½,
+    # whose AGOP, computed from its Jacobians, is (W₁ᵀW₁)²
+    u, _ = torch.linalg.qr(torch.randn(4, 3, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(6, 3, generator=gen, dtype=torch.float64))
+    s = torch.tensor([2.0, 1.0, 0.3], dtype=torch.float64).sqrt()
+    w1, w2 = s[:, None] * v.T, u * s
+    x = torch.randn(10, 6, generator=gen, dtype=torch.float64)
+    g = agop(lambda z: z @ w1.T @ w2.T, x)
+    alpha, residual = fit_feature_exponent(w1.T @ w1, g)
+    assert alpha == pytest.approx(feature_exponent(2), abs=1e-5) and residual < 1e-6
+    with pytest.raises(InputError):
+        feature_exponent(0)

@@ -38,3 +38,22 @@ def test_batch_norm_rows_are_scale_invariant_and_obey_the_step_identity():
     after = (w - lr * g).pow(2).sum(1)
     predicted = gd_norm_growth(w.pow(2).sum(1).numpy(), g.pow(2).sum(1)[None].numpy(), lr)[-1]
     assert np.allclose(after.numpy(), predicted, rtol=1e-12)
+
+
+def test_normalized_gd_run_follows_the_norm_identity_only_where_the_symmetry_is():
+    from learnmech.models.normalized import train_normalized_gd
+    from learnmech.theory.symmetry import breaking_exponent, conserved_decay_rate
+
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 5, generator=gen, dtype=torch.float64)
+    y = torch.randn(40, 2, generator=gen, dtype=torch.float64)
+    run = train_normalized_gd(x, y, width=6, lr=0.1, steps=30)
+    assert run.hidden.shape == (31, 6) and run.hidden_grad.shape == (30, 6)
+    predicted = gd_norm_growth(run.hidden[0], run.hidden_grad, run.lr)
+    assert np.allclose(run.hidden, predicted, rtol=1e-9)
+    assert np.all(np.diff(run.hidden, axis=0) >= 0)
+    readout = gd_norm_growth(run.readout[0], run.readout_grad, run.lr)
+    assert not np.allclose(run.readout, readout, rtol=1e-3)
+    assert breaking_exponent() == 1.0 and conserved_decay_rate(0.05) == 0.1
+    with pytest.raises(InputError):
+        conserved_decay_rate(-1.0)

@@ -1,189 +1,183 @@
-"""Universality: representations of independently trained networks align
-(Kornblith et al. 2019; Huh et al. 2024)."""
+"""Universality: representations of independently trained networks align, and converge
+with width to a common limit (Kornblith et al. 2019; Huh et al. 2024)."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from itertools import combinations
 from typing import ClassVar
 
 import numpy as np
-import torch
-from scipy.stats import spearmanr
+from torch import Tensor
 
-from learnmech.laws._memo import RunMemo
+from learnmech.coordcheck import fit_exponent
 from learnmech.laws.base import (
     Budget,
     Criterion,
     Curve,
     Evidence,
     Figure,
-    Law,
+    JudgedLaw,
     LawContext,
+    Measurement,
+    Prediction,
     register,
 )
-from learnmech.probes.similarity import alignment, unflatten_gram
+from learnmech.probes.similarity import cka, initial_gram, unflatten_gram
 from learnmech.system import MLP, Digits, LearningRule, System
-from learnmech.train import Schedule, Trajectory
+from learnmech.theory.similarity import cka_gap, gap_exponent
+from learnmech.threads import one_torch_thread
+from learnmech.train import Schedule
 
-METRICS = ("linear_cka", "debiased_cka", "mutual_knn")
-_NAMES = {"linear_cka": "linear CKA", "debiased_cka": "debiased CKA", "mutual_knn": "mutual 10-NN"}
 _PROBES = ["accuracy", "feature_gram"]
 _SCHEDULE = Schedule("log", 7)
+# Fitted exponent of 1/CKA − 1 over widths 8–64: over 200 draws of the quick plan's seeds
+# (16/12/8/6 per width) from 24/16/12/12 trained seeds its standard deviation is 0.032, and
+# the quick seeds measure −1.047; 0.05 is 1.6 standard deviations.
+_EXPONENT_TOLERANCE = 0.05
+# Trained gap / gap of the same networks at initialization: 0.08–0.12 at widths 8–64 (quick
+# and with 12–24 seeds); the lazy theory's ratio is 1. 0.3 lies between on a log scale.
+_NULL_RATIO = 0.3
+# Trained gap against a predicted trained gap (a theory that fixes it): the sampling error
+# of the mean pair CKA is 5–15 % of the gap at widths 8–64 (quick seeds); twice the largest.
+_GAP_TOLERANCE = 0.3
+# Independent initializations sampled for the random-feature null of the competing theory.
+_NULL_SEEDS = tuple(range(1000, 1016))
 
 
-def _plan(budget: Budget) -> tuple[list[int], list[int], int]:
-    """Widths, seeds and training-set size of a budget."""
-    return {
-        "quick": ([8, 16, 32, 64], [0, 1], 1000),
-        "standard": ([8, 16, 32, 64, 128, 256], [0, 1, 2], 1000),
-        "full": ([8, 16, 32, 64, 128, 256, 512, 1024, 2048], [0, 1, 2, 3, 4], 1000),
-    }[budget]
+@dataclass(frozen=True)
+class UniversalityBudget:
+    """Three-layer MLPs of each width, trained from ``seeds[i]`` seeds at ``widths[i]`` (more
+    seeds where pairs of narrow networks differ most)."""
+
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+    def describe(self) -> str:
+        return (f"widths {self.widths[0]}–{self.widths[-1]}, "
+                + "/".join(str(s) for s in self.seeds) + " seeds per width")
 
 
-def _system(width: int, seed: int, n_train: int) -> System:
+_BUDGETS = {
+    "quick": UniversalityBudget((8, 16, 32, 64), (16, 12, 8, 6)),
+    "standard": UniversalityBudget((8, 16, 32, 64), (24, 16, 12, 8)),
+    "full": UniversalityBudget((8, 16, 32, 64), (32, 24, 16, 12)),
+}
+
+
+def _system(width: int, seed: int) -> System:
     return System(
         architecture=MLP(width=width, depth=3),
-        data=Digits(n_train=n_train, n_test=300),
+        data=Digits(n_train=1000, n_test=300),
         objective="cross_entropy",
         learning_rule=LearningRule(optimizer="adam", lr=1e-3, steps=300),
         seed=seed,
     )
 
 
-def _table(runs: dict[int, list[Trajectory]], permuted: bool) -> list[dict[str, float]]:
-    """One row per (width, checkpoint): mean test accuracy of the seeds and the mean of
-    each metric over seed pairs. ``permuted`` compares the first network of each pair with
-    the second on randomly re-ordered inputs (a fixed seeded permutation)."""
-    rows = []
-    for width, trajs in runs.items():
-        steps = trajs[0]["feature_gram"].steps
-        for i, step in enumerate(steps):
-            values: dict[str, list[float]] = {m: [] for m in METRICS}
-            for a, b in combinations(trajs, 2):
-                k, l = (unflatten_gram(t["feature_gram"].values[i]) for t in (a, b))
-                if permuted:
-                    perm = torch.randperm(l.shape[0], generator=torch.Generator().manual_seed(0))
-                    l = l[perm][:, perm]
-                for m, v in alignment(k, l).items():
-                    values[m].append(v)
-            acc = float(np.mean([t["test_accuracy"].values[i] for t in trajs]))
-            rows.append({"width": width, "step": step, "accuracy": acc,
-                         **{m: float(np.mean(v)) for m, v in values.items()}})
-    return rows
-
-
-def _spearman(x: list[float], y: list[float]) -> float:
-    """Spearman's rank correlation, rounded to 12 digits (so that 4 ranks give exactly 0.8)."""
-    rho = spearmanr(x, y).statistic
-    return round(float(rho), 12) if np.isfinite(rho) else 0.0
+def _mean_pair_cka(grams: list[Tensor]) -> float:
+    """Linear CKA averaged over all pairs of distinct networks."""
+    return float(np.mean([cka(a, b) for a, b in combinations(grams, 2)]))
 
 
 @register
-class RepresentationUniversality(Law):
+class RepresentationUniversality(JudgedLaw):
     id = "representation-universality"
     strand = "universality"
     claim = (
-        "Networks trained from different seeds learn aligned representations, and the "
-        "alignment rises with width and with performance, by every measure: linear CKA, "
-        "debiased CKA and mutual k-nearest-neighbour alignment agree on the trend."
+        "Networks trained from different seeds converge with width to a common "
+        "representation, beyond what their random features share: the gap 1/CKA − 1 of "
+        "linear CKA between two seeds falls as width^−1 (independent finite-width "
+        "fluctuations around one limit) and stays well below the gap of the same networks at "
+        "initialization."
     )
     reference = "Kornblith et al. 2019; Nguyen, Raghu & Kornblith 2021; Huh et al. 2024"
     regime = (
-        "Three-layer ReLU MLPs (standard parametrization) on digits (1000 training images), "
-        "Adam for 300 full-batch steps; penultimate features on 128 held-out images; "
-        "alignment averaged over seed pairs. Thresholds: Spearman ≥ 0.8 with width and with "
-        "accuracy across trained models, ≥ 0.7 with accuracy over training checkpoints "
-        "(step ≥ 1), ≥ 0.8 between metrics, and alignment ≥ 0.5 at the largest width. "
-        "Alignment also rises with width at initialization (random features concentrate: "
-        "linear CKA 0.11 → 0.65 from width 8 to 128), so the width trend alone does not "
-        "separate learning from the law of large numbers; the checkpoint trend does. The "
-        "metrics are fragile to outliers: with 500 training images two probe images carry a "
-        "pixel that is constant on the training split and standardizes to 62.5, and these "
-        "dominate the linear kernels (linear CKA 0.96 at init at width 64, falling during "
-        "training, while mutual k-NN rises): the metrics then disagree, as Gröger et al. "
-        "(2026) caution."
+        "Three-layer ReLU MLPs (standard parametrization), widths 8–64, on digits (1000 "
+        "training images), Adam (lr 1e-3) for 300 full-batch steps; penultimate features on "
+        "128 held-out images; linear CKA averaged over all pairs of seeds. Over 8–64 the "
+        "fitted exponent is −1.02 to −1.06 (12–24 seeds) but the local slope drifts (−1.4 "
+        "from 8 to 16, −0.9 from 32 to 64), and beyond 64 it flattens (−0.6 from 64 to 512): "
+        "with a fixed Adam step standard parametrization has no width-consistent limit, so "
+        "the width^−1 approach is the law of this window only. The prediction is resolved "
+        "to about 5 % and the measurement sits close to that edge: −1.047 with the quick "
+        "seeds (holds), −1.058 with the standard seeds (fails). At initialization the gap "
+        "follows v/width with v ≈ 65 from width 8 to 512; trained networks' is about ten "
+        "times smaller."
     )
     control = (
-        "The same networks with the correspondence between inputs broken (the second "
-        "network of each pair seen on a fixed random permutation of the inputs): "
-        "unrelated representations must show no alignment, so a rise here would be an "
-        "artefact of the metric (linear CKA keeps a small positive bias that grows with "
-        "width; debiased CKA removes it)."
+        "The same trained networks judged against the lazy (random-feature) theory: "
+        "training leaves the representation's similarity at its width-matched random-feature "
+        "value, the gap 1/CKA − 1 of independently initialized networks of each width "
+        "(sampled from 16 fresh initializations)."
     )
-    budgets: ClassVar[dict[str, str]] = {
-        "quick": "widths 8–64, two seeds, 1000 training images",
-        "standard": "widths 8–256, three seeds (three pairs), 1000 training images",
-        "full": "widths 8–2048, five seeds, 1000 training images",
-    }
+    control_theory = "lazy training: similarity of width-matched random features"
+    budgets: ClassVar[dict[str, str]] = {k: b.describe() for k, b in _BUDGETS.items()}
 
-    def __init__(self) -> None:
-        self._memo = RunMemo()
+    def measure(self, budget: Budget, ctx: LawContext) -> Measurement:
+        """Per width ``(k,)``: mean pair CKA trained (``trained``) and at initialization
+        (``initial``, the random-feature null of the same networks), mean test ``accuracy``."""
+        b = _BUDGETS[budget]
+        trained, initial, accuracy, run_ids = [], [], [], []
+        for width, count in zip(b.widths, b.seeds, strict=True):
+            trajs = [ctx.run(_system(width, s), _PROBES, _SCHEDULE,
+                             label=f"representations width {width} seed {s}")
+                     for s in range(count)]
+            run_ids += [t.run_id for t in trajs]
+            with one_torch_thread():
+                for out, i in ((initial, 0), (trained, -1)):
+                    out.append(_mean_pair_cka([unflatten_gram(t["feature_gram"].values[i])
+                                               for t in trajs]))
+            accuracy.append(float(np.mean([t["test_accuracy"].values[-1] for t in trajs])))
+        return Measurement({"widths": list(b.widths), "trained": np.array(trained),
+                            "initial": np.array(initial), "accuracy": np.array(accuracy)},
+                           run_ids)
 
-    def _runs(self, budget: Budget, ctx: LawContext) -> dict[int, list[Trajectory]]:
-        widths, seeds, n = _plan(budget)
-        return {w: [self._memo.run(ctx, _system(w, s, n), _PROBES, _SCHEDULE,
-                                   label=f"representations width {w} seed {s}")
-                    for s in seeds] for w in widths}
+    def predict(self, budget: Budget) -> Prediction:
+        return Prediction({"exponent": gap_exponent()})
 
-    def _evidence(self, budget: Budget, ctx: LawContext, permuted: bool) -> Evidence:
-        runs = self._runs(budget, ctx)
-        rows = _table(runs, permuted)
-        final = [r for r in rows if r["step"] == max(x["step"] for x in rows)]
-        trained = [r for r in rows if r["step"] > 0]
-        widest = final[-1]
-        criteria = []
-        for m in METRICS:
-            name = _NAMES[m]
-            criteria += [
-                Criterion(f"{name}: Spearman with width (trained models)",
-                          _spearman([r["width"] for r in final], [r[m] for r in final]),
-                          0.8, ">="),
-                Criterion(f"{name}: Spearman with test accuracy (trained models)",
-                          _spearman([r["accuracy"] for r in final], [r[m] for r in final]),
-                          0.8, ">="),
-                Criterion(f"{name} at the largest width ({widest['width']:.0f})", widest[m],
-                          0.5, ">="),
-            ]
-        over_training = {m: _spearman([r["accuracy"] for r in trained], [r[m] for r in trained])
-                         for m in METRICS}
-        criteria += [Criterion(f"{_NAMES[m]}: Spearman with test accuracy over training "
-                               "checkpoints", v, 0.7, ">=") for m, v in over_training.items()]
-        agree = {f"{_NAMES[a]}~{_NAMES[b]}": _spearman([r[a] for r in trained],
-                                                      [r[b] for r in trained])
-                 for a, b in combinations(METRICS, 2)}
-        criteria.append(Criterion("agreement between metrics: least pairwise Spearman over "
-                                  "training checkpoints", min(agree.values()), 0.8, ">="))
-        tag = "permuted inputs (control)" if permuted else "trained from different seeds"
-        width_fig = Figure(f"Alignment vs width, {tag}", "width", "alignment", xscale="log")
-        perf_fig = Figure(f"Alignment vs test accuracy over training, {tag}", "test accuracy",
-                          "alignment")
-        init = [r for r in rows if r["step"] == 0]
-        for m in METRICS:
-            width_fig.curves += [
-                Curve(f"{_NAMES[m]}, trained", [r["width"] for r in final], [r[m] for r in final],
-                      "measured", m),
-                Curve(f"{_NAMES[m]}, at init", [r["width"] for r in init], [r[m] for r in init],
-                      "measured", m + " init"),
-            ]
-            for width in runs:
-                path = [r for r in rows if r["width"] == width]
-                perf_fig.curves.append(Curve(f"{_NAMES[m]}, width {width}",
-                                             [r["accuracy"] for r in path],
-                                             [r[m] for r in path], "measured", m))
-        notes = (
-            "trained: " + "; ".join(
-                f"width {r['width']:.0f} acc {r['accuracy']:.3f} "
-                + ", ".join(f"{_NAMES[m]} {r[m]:.3f}" for m in METRICS) for r in final)
-            + ". Spearman with accuracy over training checkpoints: "
-            + ", ".join(f"{_NAMES[m]} {v:.2f}" for m, v in over_training.items())
-            + ". Agreement between metrics over checkpoints (Spearman): "
-            + ", ".join(f"{k} {v:.2f}" for k, v in agree.items())
-        )
-        run_ids = [t.run_id for trajs in runs.values() for t in trajs]
-        return Evidence(criteria, [width_fig, perf_fig], run_ids, notes)
+    def control_prediction(self, budget: Budget) -> Prediction:
+        """Exponent −1 and the trained gap equal to that of fresh random features."""
+        gaps = []
+        with one_torch_thread():
+            for width in _BUDGETS[budget].widths:
+                grams = [initial_gram(_system(width, s)) for s in _NULL_SEEDS]
+                gaps.append(cka_gap(_mean_pair_cka(grams)))
+        return Prediction({"exponent": gap_exponent(), "gap": np.array(gaps)})
 
-    def measure(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return self._evidence(budget, ctx, permuted=False)
-
-    def measure_control(self, budget: Budget, ctx: LawContext) -> Evidence:
-        return self._evidence(budget, ctx, permuted=True)
+    def judge(self, measurement: Measurement, prediction: Prediction) -> Evidence:
+        widths = measurement["widths"]
+        trained = np.asarray(cka_gap(measurement["trained"]))
+        initial = np.asarray(cka_gap(measurement["initial"]))
+        p = fit_exponent(widths, trained)
+        criteria = [
+            Criterion(f"|fitted exponent of 1/CKA − 1 vs width − predicted| (widths "
+                      f"{widths[0]}–{widths[-1]})", abs(p - float(prediction["exponent"])),
+                      _EXPONENT_TOLERANCE),
+            Criterion("beyond the random-feature null: max over widths of trained gap / gap "
+                      "at initialization", float(np.max(trained / initial)), _NULL_RATIO),
+        ]
+        if "gap" in prediction.values:  # a theory that fixes the trained gap itself
+            criteria.append(Criterion(
+                "max over widths |trained gap / predicted gap − 1|",
+                float(np.max(np.abs(trained / prediction["gap"] - 1))), _GAP_TOLERANCE))
+        fig = Figure("Gap 1/CKA − 1 between seeds vs width", "width", "1/CKA − 1",
+                     xscale="log", yscale="log")
+        w = [float(x) for x in widths]
+        for name, gaps in (("trained", trained), ("at initialization", initial)):
+            anchor = math.exp(float(np.mean(np.log(gaps) - prediction["exponent"]
+                                            * np.log(w))))
+            fig.curves += [
+                Curve(f"∝ width^{prediction['exponent']:g} ({name})", w,
+                      [anchor * x ** prediction["exponent"] for x in w], "theory", name),
+                Curve(f"measured, {name}", w, gaps.tolist(), "measured", name)]
+        if "gap" in prediction.values:
+            fig.curves.append(Curve("predicted trained gap", w,
+                                    np.asarray(prediction["gap"]).tolist(), "theory",
+                                    "predicted"))
+        notes = (f"fitted exponent {p:.3f}; " + "; ".join(
+            f"width {x}: CKA {c:.3f} trained, {c0:.3f} at init, accuracy {a:.3f}"
+            for x, c, c0, a in zip(widths, measurement["trained"], measurement["initial"],
+                                   measurement["accuracy"], strict=True)))
+        return Evidence(criteria, [fig], notes=notes)

@@ -10,7 +10,9 @@ scale-invariant direction: ``f`` is unchanged when ``w_i`` is multiplied by any 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -41,3 +43,45 @@ class BatchNormMLP(nn.Module):
         z = z - z.mean(0)
         z = z / torch.sqrt(z.pow(2).mean(0) + self.eps)
         return self.readout(torch.relu(z))
+
+
+@dataclass
+class NormalizedRun:
+    """Squared row norms over a GD run of :class:`BatchNormMLP` and the squared norms of
+    their loss gradients: ``hidden`` ``(K+1, width)`` (rows of ``W₁``, scale-invariant),
+    ``hidden_grad`` ``(K, width)``, ``readout`` ``(K+1, d_out)`` (rows of ``W₂``, no
+    symmetry) and ``readout_grad`` ``(K, d_out)``; ``lr`` the step ``η``."""
+
+    lr: float
+    hidden: np.ndarray
+    hidden_grad: np.ndarray
+    readout: np.ndarray
+    readout_grad: np.ndarray
+
+
+def train_normalized_gd(x: Tensor, y: Tensor, width: int, lr: float, steps: int,
+                        seed: int = 0) -> NormalizedRun:
+    """Full-batch GD in float64 on ``L = ‖f(x) − y‖² / (2n)`` for :class:`BatchNormMLP` of
+    ``width`` hidden units (initialized from ``seed``), ``x`` ``(n, d_in)``, ``y``
+    ``(n, d_out)``, recording every step: ``θ_{k+1} = θ_k − η ∇L(θ_k)``, ``k < steps``."""
+    x, y = x.double(), y.double()
+    model = BatchNormMLP(x.shape[1], width, y.shape[1],
+                         generator=torch.Generator().manual_seed(seed)).double()
+    rows: dict[str, list[np.ndarray]] = {"h": [], "hg": [], "r": [], "rg": []}
+
+    def norms() -> None:
+        rows["h"].append(model.hidden.weight.detach().pow(2).sum(1).numpy().copy())
+        rows["r"].append(model.readout.weight.detach().pow(2).sum(1).numpy().copy())
+
+    norms()
+    params = [model.hidden.weight, model.readout.weight, model.readout.bias]
+    for _ in range(steps):
+        loss = 0.5 * (model(x) - y).pow(2).sum() / x.shape[0]
+        grads = torch.autograd.grad(loss, params)
+        rows["hg"].append(grads[0].pow(2).sum(1).numpy().copy())
+        rows["rg"].append(grads[1].pow(2).sum(1).numpy().copy())
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p.sub_(lr * g)
+        norms()
+    return NormalizedRun(lr, *(np.stack(rows[k]) for k in ("h", "hg", "r", "rg")))

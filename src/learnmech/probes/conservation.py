@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from learnmech.errors import InputError
 from learnmech.models import Network
 from learnmech.probes.base import Batch, LossFn, optimizer_weights
 from learnmech.probes.hidden import as_network, linear_layers
@@ -128,3 +130,14 @@ class NeuronBalance:
             out[f"neuron_balance.drift.{l}"] = float((qi - q0).abs().max()) / scale
         return out
 
+
+def decay_rate(t: np.ndarray, q: np.ndarray) -> float:
+    """Fitted rate ``r`` of ``q(t) ≈ q(0) e^{−rt}`` for a vector quantity ``q`` ``(times,
+    neurons)`` at times ``t`` ``(times,)`` (``t[0] = 0``): the least-squares slope through the
+    origin of ``−log ρ(t)`` against ``t``, with ``ρ(t) = ⟨q(0), q(t)⟩ / ‖q(0)‖²`` the
+    projection of ``q(t)`` on its start."""
+    t, q = np.asarray(t, dtype=float), np.asarray(q, dtype=float)
+    if q.ndim != 2 or q.shape[0] != t.shape[0]:
+        raise InputError("q", q.shape, f"(times, neurons) with {t.shape[0]} times")
+    ratio = q @ q[0] / (q[0] @ q[0])
+    return float(-(t @ np.log(ratio)) / (t @ t))

@@ -61,6 +61,36 @@ def psd_sqrt(m: Tensor) -> Tensor:
     return (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
 
 
+def psd_power(m: Tensor, alpha: float) -> Tensor:
+    """``M^α`` of a symmetric PSD matrix ``(d, d)`` through its eigendecomposition (float64;
+    negative round-off eigenvalues set to 0)."""
+    evals, evecs = torch.linalg.eigh(m.double())
+    return (evecs * evals.clamp_min(0).pow(alpha)) @ evecs.T
+
+
+def power_fit_residual(nfm: Tensor, g: Tensor, alpha: float) -> float:
+    """``min_c ‖N − c G^α‖_F / ‖N‖_F`` for ``N = W₁ᵀW₁`` and ``G = AGOP`` ``(d, d)``; the best
+    ``c = ⟨N, G^α⟩ / ‖G^α‖²``."""
+    p, n = psd_power(g, alpha), nfm.double()
+    c = (n * p).sum() / (p * p).sum()
+    return float(torch.linalg.norm(n - c * p) / torch.linalg.norm(n))
+
+
+def fit_feature_exponent(nfm: Tensor, g: Tensor, bounds: tuple[float, float] = (0.05, 3.0)
+                         ) -> tuple[float, float]:
+    """The power ``α`` with ``W₁ᵀW₁ ≈ c·AGOP^α`` that minimizes :func:`power_fit_residual`
+    over ``bounds`` (bounded Brent search, to 1e-6), and that residual.
+
+    Frobenius norms weigh the top eigen-directions, so ``α`` is set by how the ratios of
+    the large eigenvalues of ``W₁ᵀW₁`` follow those of the AGOP.
+    """
+    from scipy.optimize import minimize_scalar
+
+    result = minimize_scalar(lambda a: power_fit_residual(nfm, g, a), bounds=bounds,
+                             method="bounded", options={"xatol": 1e-6})
+    return float(result.x), float(result.fun)
+
+
 def feature_matrices(model: nn.Module, x: Tensor, max_inputs: int = 512) -> tuple[Tensor, Tensor]:
     """``(W₁ᵀW₁, AGOP)`` of a learnmech network over (up to ``max_inputs``) inputs ``x``
     ``(N, d)``; both ``(d, d)``."""

@@ -29,6 +29,7 @@ from learnmech.errors import InputError
 from learnmech.probes.base import Batch, LossFn, splits
 from learnmech.probes.hidden import as_network, penultimate
 from learnmech.probes.registry import register_probe
+from learnmech.system import System
 
 
 def gram(x: Tensor) -> Tensor:
@@ -163,6 +164,18 @@ class FeatureGram:
         step: int,
     ) -> Tensor:
         return gram(penultimate(as_network(model), self.inputs(batch))).flatten()
+
+
+def initial_gram(system: System, n_inputs: int = FeatureGram.n_inputs) -> Tensor:
+    """Gram matrix ``(n, n)`` (float64) of the penultimate features of ``system``'s network at
+    initialization on the inputs :class:`FeatureGram` uses (the first ``n_inputs`` test
+    inputs, else training inputs): the step-0 ``feature_gram`` of a run, without training.
+    """
+    from learnmech.train import initial_state
+
+    model, _, data, _ = initial_state(system)
+    x = (data.x_test if data.x_test.shape[0] else data.x_train)[:n_inputs]
+    return gram(penultimate(as_network(model), x))
 
 
 def unflatten_gram(values: list[float] | float | Tensor) -> Tensor:

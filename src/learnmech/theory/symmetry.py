@@ -49,3 +49,22 @@ def gd_norm_growth(
     for gk in g:
         out.append(shrink * out[-1] + lr**2 * gk)
     return np.stack(out)
+
+
+def breaking_exponent() -> float:
+    """Exponent ``p`` of ``|Δq| ∝ η^p`` at a fixed time ``t = η·k`` under GD: ``1``.
+
+    Each step changes a gradient-flow invariant by ``η²`` times squared gradients (the
+    cross term ``⟨θ, g⟩`` the symmetry cancels), e.g. ``q_{k+1} − q_k = η²(‖g_a‖² − ‖g_w‖²
+    − g_b²)`` and ``‖w_{k+1}‖² − ‖w_k‖² = η²‖g_k‖²``; over ``t/η`` steps that is
+    ``η ∫ (…) dt = O(η)``.
+    """
+    return 1.0
+
+
+def conserved_decay_rate(weight_decay: float) -> float:
+    """Rate ``2λ`` of ``q(t) = q(0) e^{−2λt}``: weight decay ``λ`` multiplies every quadratic
+    invariant by ``(1 − ηλ)²`` per step (:func:`learnmech.theory.dln.conserved_decay`)."""
+    if weight_decay < 0:
+        raise InputError("weight_decay", weight_decay, "λ ≥ 0")
+    return 2.0 * weight_decay
