@@ -80,3 +80,16 @@ def test_layers_hold(prefix: str) -> None:
     found = [v for p in files
              for v in violations(p.relative_to(PACKAGE).as_posix(), p.read_text())]
     assert found == []
+
+
+def test_every_subpackage_declares_its_public_names():
+    import importlib
+
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        name = f"learnmech.{init.parent.name}"
+        module = importlib.import_module(name)
+        assert hasattr(module, "__all__"), name
+        if name == "learnmech.integrations":
+            continue  # its submodules need their optional extras
+        for public in module.__all__:
+            assert hasattr(module, public) or importlib.import_module(f"{name}.{public}"), public

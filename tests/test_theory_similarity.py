@@ -9,7 +9,7 @@ from learnmech.probes import make_probes
 from learnmech.probes.similarity import cka, initial_gram, unflatten_gram
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.theory.similarity import cka_gap, gap_exponent, independent_features_cka
-from learnmech.train import Schedule, train
+from learnmech.train import Schedule, initial_state, train
 
 
 def _relu_features(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -54,4 +54,6 @@ def test_initial_gram_is_the_step_zero_feature_gram_of_a_run():
     system = System(architecture=MLP(width=8, depth=3), data=Digits(n_train=100, n_test=150),
                     objective="cross_entropy", learning_rule=LearningRule(steps=2), seed=3)
     traj = train(system, make_probes(["feature_gram"]), Schedule("linear", 2))
-    assert torch.allclose(initial_gram(system), unflatten_gram(traj["feature_gram"].values[0]))
+    model, _, data, _ = initial_state(system)
+    assert torch.allclose(initial_gram(model, data),
+                          unflatten_gram(traj["feature_gram"].values[0]))

@@ -28,7 +28,7 @@ from learnmech.probes.similarity import cka, initial_gram, unflatten_gram
 from learnmech.system import MLP, Digits, LearningRule, System
 from learnmech.theory.similarity import cka_gap, gap_exponent
 from learnmech.threads import one_torch_thread
-from learnmech.train import Schedule
+from learnmech.train import Schedule, initial_state
 
 _PROBES = ["accuracy", "feature_gram"]
 _SCHEDULE = Schedule("log", 7)
@@ -64,6 +64,12 @@ _BUDGETS = {
     "standard": UniversalityBudget((8, 16, 32, 64), (24, 16, 12, 8)),
     "full": UniversalityBudget((8, 16, 32, 64), (32, 24, 16, 12)),
 }
+
+
+def _gram_at_init(system: System) -> Tensor:
+    """The step-0 ``feature_gram`` of ``system``'s run, without training."""
+    model, _, data, _ = initial_state(system)
+    return initial_gram(model, data)
 
 
 def _system(width: int, seed: int) -> System:
@@ -142,7 +148,7 @@ class RepresentationUniversality(JudgedLaw):
         gaps = []
         with one_torch_thread():
             for width in _BUDGETS[budget].widths:
-                grams = [initial_gram(_system(width, s)) for s in _NULL_SEEDS]
+                grams = [_gram_at_init(_system(width, s)) for s in _NULL_SEEDS]
                 gaps.append(cka_gap(_mean_pair_cka(grams)))
         return Prediction({"exponent": gap_exponent(), "gap": np.array(gaps)})
 

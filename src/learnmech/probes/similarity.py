@@ -29,7 +29,6 @@ from learnmech.errors import InputError
 from learnmech.probes.base import Batch, LossFn, splits
 from learnmech.probes.hidden import as_network, penultimate
 from learnmech.probes.registry import register_probe
-from learnmech.system import System
 
 
 def gram(x: Tensor) -> Tensor:
@@ -166,16 +165,11 @@ class FeatureGram:
         return gram(penultimate(as_network(model), self.inputs(batch))).flatten()
 
 
-def initial_gram(system: System, n_inputs: int = FeatureGram.n_inputs) -> Tensor:
-    """Gram matrix ``(n, n)`` (float64) of the penultimate features of ``system``'s network at
-    initialization on the inputs :class:`FeatureGram` uses (the first ``n_inputs`` test
-    inputs, else training inputs): the step-0 ``feature_gram`` of a run, without training.
-    """
-    from learnmech.train import initial_state
-
-    model, _, data, _ = initial_state(system)
-    x = (data.x_test if data.x_test.shape[0] else data.x_train)[:n_inputs]
-    return gram(penultimate(as_network(model), x))
+def initial_gram(model: nn.Module, batch: Batch) -> Tensor:
+    """Gram matrix ``(n, n)`` (float64) of ``model``'s penultimate features on the inputs
+    :class:`FeatureGram` reads from ``batch``: for a network at initialization, the step-0
+    ``feature_gram`` of its run, without training."""
+    return gram(penultimate(as_network(model), FeatureGram().inputs(batch)))
 
 
 def unflatten_gram(values: list[float] | float | Tensor) -> Tensor:
