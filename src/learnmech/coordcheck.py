@@ -193,7 +193,8 @@ class CoordCheck:
         return out
 
 
-def fit_exponent(widths: Sequence[float], values: Sequence[float]) -> float:
+def fit_exponent(widths: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray
+                 ) -> float:
     """Least-squares slope of ``log value`` against ``log width``."""
     return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
 

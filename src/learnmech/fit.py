@@ -127,7 +127,7 @@ def _loss(values: Sequence[Any], metric: str, reduce: Reduce) -> float:
     return float(arr[-1] if reduce == "final" else np.nanmin(arr))
 
 
-def stopped_value(select: Sequence[float] | np.ndarray, report: Sequence[float] | np.ndarray
+def stopped_value(select: Sequence[Any] | np.ndarray, report: Sequence[Any] | np.ndarray
                   ) -> float:
     """``report[i*]`` at ``i* = argmin select`` (the first least value): early stopping
     chosen on one curve (a validation loss) and read on another (a held-out loss), both

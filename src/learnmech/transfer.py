@@ -80,7 +80,8 @@ def mean_training_loss(traj: Trajectory) -> float:
     return float(traj["train_loss"].array()[1:].mean())
 
 
-def t_halfwidth(samples: Sequence[float], confidence: float = 0.95, sides: int = 2) -> float:
+def t_halfwidth(samples: Sequence[float] | np.ndarray, confidence: float = 0.95,
+                sides: int = 2) -> float:
     """Half-width of the Student-t confidence interval of the mean of ``samples`` (shape
     ``(k,)``, independent seeds): ``t_{q, k−1}·s/√k`` with ``s`` the sample standard
     deviation and ``q = 1 − (1 − confidence)/sides``; NaN for fewer than two samples or
@@ -234,7 +235,7 @@ def transformer_sweep(parametrization: str, setup: TransformerSetup = Transforme
                     generator=torch.Generator().manual_seed(seed))
                 model.to(device)
                 result = train_module(model, plan.make_optimizer(model, 2.0**x),
-                                      lambda s, b=batches: b[s], setup.steps)
+                                      batches.__getitem__, setup.steps)
                 if result.status == "completed":
                     losses[k, i, j] = float(np.mean(result.losses[1:]))
     return LrSweep("width", [float(w) for w in setup.widths], list(setup.log2_lrs), losses,

@@ -49,7 +49,7 @@ def _tree(roots: Iterable[int], table: dict[int, tuple[int, int]]) -> dict[int, 
 
 def _processes() -> dict[int, tuple[int, int]]:
     """Every process's parent and start time (clock ticks since boot), from ``/proc``."""
-    out = {}
+    out: dict[int, tuple[int, int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:

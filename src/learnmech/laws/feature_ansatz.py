@@ -180,7 +180,8 @@ class NeuralFeatureAnsatz(JudgedLaw):
                 criteria.append(Criterion(
                     f"deep linear, depth {depth}: max over seeds |fitted α / predicted − 1|",
                     float(np.max(np.abs(fitted / alpha - 1))), _EXPONENT_TOLERANCE))
-                figures.append(_spectrum_figure(*pairs[0], alpha,
+                nfm, agop = pairs[0]
+                figures.append(_spectrum_figure(nfm, agop, alpha,
                                                 f"W₁ᵀW₁ along the AGOP's eigenvectors, deep "
                                                 f"linear depth {depth} (first seed)"))
                 notes.append(f"depth {depth}: fitted α {np.round(fitted, 4).tolist()}")
@@ -190,14 +191,15 @@ class NeuralFeatureAnsatz(JudgedLaw):
                 corr = np.array([matrix_correlation(torch.from_numpy(n),
                                                     psd_power(torch.from_numpy(g), alpha))
                                  for n, g in pairs])
-                fitted = [fit_feature_exponent(torch.from_numpy(n), torch.from_numpy(g))[0]
+                powers = [fit_feature_exponent(torch.from_numpy(n), torch.from_numpy(g))[0]
                           for n, g in pairs]
                 task = key.removeprefix("relu/")
                 criteria.append(Criterion(
                     f"{task}: corr(W₁ᵀW₁, AGOP^α) at the two-layer α, worst seed",
                     float(np.min(corr)), _RELU_CORRELATION, ">="))
-                figures.append(_spectrum_figure(*pairs[0], alpha, f"W₁ᵀW₁ along the AGOP's "
+                nfm, agop = pairs[0]
+                figures.append(_spectrum_figure(nfm, agop, alpha, f"W₁ᵀW₁ along the AGOP's "
                                                 f"eigenvectors, {task} (first seed)"))
                 notes.append(f"{task}: corr {np.round(corr, 3).tolist()}, fitted α "
-                             f"{np.round(fitted, 3).tolist()}")
+                             f"{np.round(powers, 3).tolist()}")
         return Evidence(criteria, figures, notes="; ".join(notes))

@@ -125,7 +125,10 @@ class RepresentationUniversality(JudgedLaw):
         """Per width ``(k,)``: mean pair CKA trained (``trained``) and at initialization
         (``initial``, the random-feature null of the same networks), mean test ``accuracy``."""
         b = _BUDGETS[budget]
-        trained, initial, accuracy, run_ids = [], [], [], []
+        trained: list[float] = []
+        initial: list[float] = []
+        accuracy: list[float] = []
+        run_ids: list[str] = []
         for width, count in zip(b.widths, b.seeds, strict=True):
             trajs = [ctx.run(_system(width, s), _PROBES, _SCHEDULE,
                              label=f"representations width {width} seed {s}")
