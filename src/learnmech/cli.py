@@ -19,7 +19,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from learnmech.errors import DataUnavailableError, InputError, StoreError
@@ -82,12 +89,13 @@ def _print_json(obj: Any) -> None:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Progress | None]:
-    """Progress bars on stderr (so that ``--json`` output stays clean)."""
+    """Progress bars on stderr (so that ``--json`` output stays clean), with the time
+    spent and an estimate of the time left."""
     if not enabled:
         yield None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         yield bar
 

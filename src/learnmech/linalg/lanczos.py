@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -103,6 +104,7 @@ def lanczos(
     max_iter: int = 200,
     v0: Tensor | None = None,
     seed: int | torch.Generator = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Eigenpairs:
     """The ``k`` algebraically largest eigenpairs of a symmetric operator, by block Lanczos.
 
@@ -118,6 +120,8 @@ def lanczos(
     breakdown (an invariant subspace) continues from random directions orthogonal to ``Q``.
 
     Memory: ``dim × (products)`` in the operator's dtype; ``T`` is handled in float64.
+    ``progress(products, bound)`` is called after each block with the most products it may
+    take, and once more with ``(products, products)`` when it stops.
     """
     if k < 1 or k > op.dim:
         raise InputError("k", k, f"an integer in [1, {op.dim}]")
@@ -151,11 +155,15 @@ def lanczos(
         converged = bool((residuals <= tol * scale).all())
         if converged or j == steps - 1:
             break
+        if progress is not None:
+            progress(products, steps * k)
         block, r = _next_block(w, basis.rows, op, gen, 1e-10 * scale)
         t[hi : hi + k, lo:hi] = r
         t[lo:hi, hi : hi + k] = r.T
     vectors = basis.rows.T @ s[:, order].to(dtype=op.dtype, device=op.device)
     if hi == op.dim:
         converged = True
+    if progress is not None:
+        progress(products, products)
     return Eigenpairs(theta[order], vectors, residuals, converged, products)
 

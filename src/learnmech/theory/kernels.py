@@ -408,6 +408,7 @@ def analytic_kernels(
     quadrature_points: int | None = None,
     tol: float = QUADRATURE_TOL,
     max_memory: float = 2**28,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Kernels:
     """The infinite-width NNGP and NTK of a fully connected network (see module docstring).
 
@@ -422,6 +423,7 @@ def analytic_kernels(
         quadrature_points: fix the quadrature rule (nodes per dimension) instead of
             refining it until two successive rules agree to ``tol`` (relative).
         max_memory: bytes of temporaries per block of rows of ``x1``.
+        progress: ``callback(rows_done, N1)`` after each block of rows.
 
     Returns:
         :class:`Kernels` with ``(N1, N2)`` float64 tensors and the error estimate.
@@ -495,6 +497,8 @@ def analytic_kernels(
                 out[sl, cols] = block
                 if symmetric:
                     out[cols, sl] = block.T
+        if progress is not None:
+            progress(sl.stop, n1)
     return Kernels(nngp, ntk, error)
 
 

@@ -1,14 +1,24 @@
 """Over-budget requests are refused before anything is allocated, naming the argument; long
-kernels report their progress."""
+computations (kernels, Lanczos, trace and density estimates) report their progress."""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
 
 import pytest
 import torch
 from torch import nn
 
 from learnmech.errors import InputError
-from learnmech.linalg import HessianOperator
+from learnmech.linalg import (
+    DenseOperator,
+    HessianOperator,
+    hutch_pp,
+    hutchinson,
+    lanczos,
+    spectral_density,
+)
 from learnmech.memory import memory_budget, require_memory
 from learnmech.probes.ntk import empirical_ntk
 from learnmech.theory.kernels import analytic_kernels
@@ -66,3 +76,40 @@ def test_empirical_ntk_reports_progress_to_the_last_block(method):
     torch.testing.assert_close(got, want)
     assert len(seen) > 1 and seen[-1][0] == seen[-1][1]
     assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
+
+
+def _recorder() -> tuple[list[tuple[int, int]], Callable[[int, int], None]]:
+    seen: list[tuple[int, int]] = []
+    return seen, lambda done, total: seen.append((done, total))
+
+
+def _ends_complete(seen: list[tuple[int, int]]) -> None:
+    """Calls were made, ``done`` never fell and the last call says everything is done."""
+    assert len(seen) > 1 and seen[-1][0] == seen[-1][1]
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
+    assert all(done <= total for done, total in seen)
+
+
+@pytest.mark.parametrize("name", ["lanczos", "hutchinson", "hutch_pp", "spectral_density"])
+def test_matrix_free_estimators_report_progress_and_compute_the_same(name):
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(60, 60, generator=gen, dtype=torch.float64)
+    op = DenseOperator(a + a.T)
+    run = {"lanczos": lambda **kw: lanczos(op, 2, tol=1e-10, **kw).values,
+           "hutchinson": lambda **kw: hutchinson(op, 12, **kw).value,
+           "hutch_pp": lambda **kw: hutch_pp(op, 12, **kw).value,
+           "spectral_density": lambda **kw: spectral_density(op, probes=3, steps=20,
+                                                             **kw).nodes}[name]
+    seen, progress = _recorder()
+    torch.testing.assert_close(torch.as_tensor(run(progress=progress)), torch.as_tensor(run()))
+    _ends_complete(seen)
+
+
+def test_analytic_kernels_report_progress_per_block_of_rows():
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(1))
+    seen, progress = _recorder()
+    got = analytic_kernels(x, depth=3, max_memory=12 * 50 * 8 * 7, progress=progress)
+    want = analytic_kernels(x, depth=3)
+    torch.testing.assert_close(got.ntk, want.ntk)
+    _ends_complete(seen)
+    assert seen[-1] == (50, 50) and len(seen) == 8  # blocks of 7 rows
