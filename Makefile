@@ -14,7 +14,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 VENVS  ?= $(HOME)/venvs
 BENCH_OUT ?= bench/out
 
-.PHONY: run test lint bench bench-peers clean
+.PHONY: run test test-standard lint bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ run: $(DATA)
 
 test: $(DATA) $(BROWSER)
 	$(PY) -m pytest -q
+
+# Every law at the standard budget, as a test (about 25 minutes on one core)
+test-standard: $(DATA)
+	$(PY) -m pytest -q -m slow tests/test_laws_standard.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench examples
