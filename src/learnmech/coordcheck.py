@@ -201,7 +201,10 @@ def fit_exponent(widths: Sequence[float] | np.ndarray, values: Sequence[float] |
 
 
 def _rms(t: Tensor) -> float:
-    return float(t.double().pow(2).mean().sqrt())
+    """``‖t‖/√numel``, accumulated in float64 (NaN for an empty tensor)."""
+    if t.numel() == 0:
+        return math.nan
+    return float(torch.linalg.vector_norm(t, dtype=torch.float64)) / math.sqrt(t.numel())
 
 
 class _Recorder:
