@@ -18,6 +18,8 @@ relative, is that of the matrix itself); ``B_k`` and its SVD are float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -31,7 +33,7 @@ DENSE_BELOW = 96
 
 
 def spectral_norm(a: Tensor, *, tol: float = 1e-7, max_iter: int = 200, seed: int = 0) -> float:
-    """``σ_max(a)`` for a matrix ``a`` ``(m, n)``.
+    """``σ_max(a)`` for a matrix ``a`` ``(m, n)`` (NaN if an entry is not finite).
 
     Small matrices (``min(m, n) ≤`` :data:`DENSE_BELOW`) go to a dense float64 SVD. Otherwise
     the products with ``a`` run in its dtype (float64, else float32), and the
@@ -44,9 +46,16 @@ def spectral_norm(a: Tensor, *, tol: float = 1e-7, max_iter: int = 200, seed: in
     m, n = a.shape
     if m == 0 or n == 0:
         return 0.0
+    a = a.detach()
+    scale = float(a.abs().max())
+    if not math.isfinite(scale):
+        return math.nan
+    if scale == 0.0:
+        return 0.0
     if min(m, n) <= DENSE_BELOW:
-        return float(torch.linalg.matrix_norm(a.detach().double(), ord=2))
-    a = a.detach().to(torch.float64 if a.dtype == torch.float64 else torch.float32)
+        return float(torch.linalg.matrix_norm(a.double(), ord=2))
+    # entries scaled to at most 1: no overflow in float32 products and norms
+    a = a.to(torch.float64 if a.dtype == torch.float64 else torch.float32) / scale
     gen = torch.Generator().manual_seed(seed)
     v = torch.randn(n, generator=gen, dtype=a.dtype).to(a.device)
     v = v / torch.linalg.vector_norm(v)
@@ -58,7 +67,8 @@ def spectral_norm(a: Tensor, *, tol: float = 1e-7, max_iter: int = 200, seed: in
         u = torch.addmv(u, a, v, beta=-beta)  # A v_j − β_{j−1} u_{j−1}
         alpha = float(torch.linalg.vector_norm(u))
         if alpha == 0.0:  # A v_j = β_{j−1} u_{j−1}: A V_j = U_{j−1} B_{j−1, j} exactly
-            return float(np.linalg.svd(bidiagonal[:j, : j + 1], compute_uv=False)[0]) if j else 0.0
+            top = np.linalg.svd(bidiagonal[:j, : j + 1], compute_uv=False) if j else [0.0]
+            return scale * float(top[0])
         u.div_(alpha)
         bidiagonal[j, j] = alpha
         w = torch.addmv(v, a.T, u, beta=-alpha)  # Aᵀ u_j − α_j v_j
@@ -71,4 +81,4 @@ def spectral_norm(a: Tensor, *, tol: float = 1e-7, max_iter: int = 200, seed: in
         if j + 1 < max_iter:
             bidiagonal[j, j + 1] = beta
         v = w.div_(beta)
-    return estimate
+    return scale * estimate
