@@ -200,23 +200,59 @@ def fit_exponent(widths: Sequence[float] | np.ndarray, values: Sequence[float] |
     return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
 
 
-def _rms(t: Tensor) -> float:
-    """``‖t‖/√numel`` of a vector (NaN if empty): one float32 (or float64) dot product
-    ``t·t``, relative error ``≈ 10⁻⁷`` at 10⁵ entries (``3·10⁻⁵`` at 10⁷), recomputed in float64
-    where it overflows (entries above ``≈ 10¹⁹``)."""
-    if t.numel() == 0:
-        return math.nan
+def _squares(t: Tensor) -> float:
+    """``Σ t²`` of a vector: one float32 (or float64) dot product, relative error ``≈ 10⁻⁷``
+    at 10⁵ entries (``3·10⁻⁵`` at 10⁷), recomputed in float64 where it overflows (entries
+    above ``≈ 10¹⁹``)."""
     if t.dtype not in (torch.float32, torch.float64):
         t = t.float()
     squares = float(torch.dot(t, t))
     if math.isfinite(squares):
-        return math.sqrt(squares / t.numel())
-    return float(torch.linalg.vector_norm(t, dtype=torch.float64)) / math.sqrt(t.numel())
+        return squares
+    return float(torch.linalg.vector_norm(t, dtype=torch.float64)) ** 2
+
+
+def _rms(squares: float, size: int) -> float:
+    """``√(Σ t² / numel)`` (NaN for no entries)."""
+    return math.sqrt(squares / size) if size else math.nan
+
+
+class _Moments:
+    """The RMS of every module's output and of its change ``h − h_0``, summed call by call
+    during one forward pass (:meth:`add` is a recording's sink; nothing is kept). ``h_0`` is
+    the same call's output in ``first``; a module whose calls do not match those of
+    ``first`` in number and shape has no change."""
+
+    def __init__(self, first: Mapping[str, list[Tensor]]) -> None:
+        self.first = first
+        self.calls: dict[str, int] = {}
+        self.sizes: dict[str, int] = {}
+        self.squares: dict[str, float] = {}
+        self.changes: dict[str, float] = {}  # dropped at the first call that does not match
+
+    def add(self, name: str, h: Tensor) -> None:
+        i = self.calls.get(name, 0)
+        self.calls[name] = i + 1
+        self.sizes[name] = self.sizes.get(name, 0) + h.numel()
+        self.squares[name] = self.squares.get(name, 0.0) + _squares(h)
+        h0 = self.first.get(name, [])
+        if (i == 0 or name in self.changes) and i < len(h0) and h0[i].shape == h.shape:
+            self.changes[name] = self.changes.get(name, 0.0) + _squares(h - h0[i])
+        else:
+            self.changes.pop(name, None)
+
+    def values(self) -> dict[tuple[str, Metric], float]:
+        out: dict[tuple[str, Metric], float] = {}
+        for name, size in self.sizes.items():
+            out[(name, "activation")] = _rms(self.squares[name], size)
+            if name in self.changes and self.calls[name] == len(self.first[name]):
+                out[(name, "change")] = _rms(self.changes[name], size)
+        return out
 
 
 class _Recorder:
-    """Forward hooks that, while :meth:`recording`, keep every module's tensor outputs of the
-    model's next forward pass (all calls of a module, concatenated), and a
+    """Forward hooks that, while :meth:`recording`, hand every module's tensor outputs of the
+    model's next forward pass to a sink, and a
     :class:`~torch.overrides.TorchFunctionMode` active during that pass that sees attention
     logits however they are computed: ``F.scaled_dot_product_attention`` (``scale · q kᵀ``,
     its default scale ``1/√d``, masked entries left out), ``nn.MultiheadAttention`` (its
@@ -228,7 +264,7 @@ class _Recorder:
     recorded logits belong to are :meth:`unobserved`."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.outputs: dict[str, list[Tensor]] = {}
+        self.sink: Callable[[str, Tensor], None] = lambda name, values: None
         self.handles = []
         self.frames: list[str] = []  # the modules running, innermost last
         self.armed = False  # the next forward pass of the model is recorded
@@ -262,7 +298,7 @@ class _Recorder:
                 return
             self.frames.pop()
             if keep and isinstance(out, Tensor) and out.is_floating_point():
-                self.outputs.setdefault(key, []).append(out.detach().flatten().clone())
+                self.sink(key, out.detach().flatten())
             if root:
                 self._disarm()
 
@@ -275,12 +311,14 @@ class _Recorder:
         self.armed = False
 
     @contextmanager
-    def recording(self) -> Iterator[dict[str, list[Tensor]]]:
-        """Record the first forward pass of the model run inside: yields the dict that
-        receives its outputs by module (the later passes are not recorded)."""
-        self.outputs, self.frames, self.armed = {}, [], True
+    def recording(self, sink: Callable[[str, Tensor], None]) -> Iterator[None]:
+        """Record the first forward pass of the model run inside: every module output
+        (flattened; to be used or copied at once, as a later module may overwrite it in
+        place) and attention logits go to ``sink(name, values)``. Later passes are not
+        recorded."""
+        self.sink, self.frames, self.armed = sink, [], True
         try:
-            yield self.outputs
+            yield
         finally:
             self._disarm()  # also when the pass raised or never ran
 
@@ -289,7 +327,7 @@ class _Recorder:
         site = "attention_logits" if where == OUTPUT else f"{where}.attention_logits"
         self.sites.add(site)
         values = logits.detach()
-        self.outputs.setdefault(site, []).append(values[torch.isfinite(values)].flatten())
+        self.sink(site, values[torch.isfinite(values)])
 
     def unobserved(self) -> list[str]:
         """Attention modules no recorded logits belong to: none was recorded inside them,
@@ -406,13 +444,19 @@ def _measure_width(
     x, y = data
     weights = {canonical_name(n): p.detach().clone()
                for n, p in model.named_parameters() if p.ndim >= 2}
+    first: dict[str, list[Tensor]] = {}
+
+    def keep(name: str, h: Tensor) -> None:
+        first.setdefault(name, []).append(h.clone())
+
     recorder = _Recorder(model)
     try:
-        with recorder.recording() as first:
+        with recorder.recording(keep):
             result = train_module(model, opt, lambda _: (x, y), steps, loss_fn)
         if result.status == "diverged":
             return _Run(None, [], [], {})
-        with torch.no_grad(), recorder.recording() as last:
+        moments = _Moments(first)
+        with torch.no_grad(), recorder.recording(moments.add):
             output = model(x)
     finally:
         recorder.remove()
@@ -420,13 +464,6 @@ def _measure_width(
     rule.reason(0, result.losses[0])
     if rule.reason(steps, float(loss_fn(output, y))) is not None:
         return _Run(None, [], [], {})
-    before = {k: _joined(v) for k, v in first.items()}
-    out: dict[tuple[str, Metric], float] = {}
-    for name, parts in last.items():
-        h = _joined(parts)
-        out[(name, "activation")] = _rms(h)
-        if name in before and before[name].shape == h.shape:
-            out[(name, "change")] = _rms(h - before[name])
     updates = {}
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -434,18 +471,13 @@ def _measure_width(
             if key in weights and weights[key].any():
                 w0 = weights[key].reshape(p.shape[0], -1)
                 updates[key] = (w0, p.detach().reshape(p.shape[0], -1) - w0)
-    return _Run(out, sorted(recorder.sites), recorder.unobserved(), updates)
+    return _Run(moments.values(), sorted(recorder.sites), recorder.unobserved(), updates)
 
 
 SPECTRAL_TOL = 1e-6
 """Stopping tolerance of the spectral norms: each within ``10⁻⁶`` (relative) of a dense SVD
 (tests/test_coordcheck.py), far inside any verdict's tolerance, for about 10 % fewer
 iterations than ``spectral_norm``'s default (at ``10⁻⁵`` errors reach ``2·10⁻⁵``)."""
-
-
-def _joined(parts: list[Tensor]) -> Tensor:
-    """The outputs of a module's calls as one vector (no copy for a single call)."""
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _update_ratio(w0: Tensor, dw: Tensor, vector_like: bool) -> float:
@@ -539,7 +571,7 @@ def verify_mup(
         per_width.append({k: float(np.exp(np.mean([math.log(max(r[k], 1e-300)) for r in done])))
                           for k in keys})
     order = list(dict.fromkeys(k for k in per_width[-1]))
-    verdicts, skipped = [], []
+    fitted, skipped = [], []
     for layer, metric in order:
         if metric not in metrics:
             continue
@@ -547,10 +579,15 @@ def verify_mup(
         if min(values) <= 1e-30 or not all(math.isfinite(v) for v in values):
             skipped.append(f"{layer} {metric}")
             continue
+        fitted.append((layer, metric, tuple(values)))
+    # fit_exponent for all of them at once: one least-squares solve, a column per quantity
+    slopes = (np.polyfit(np.log(widths), np.log([v for *_, v in fitted]).T, 1)[0] if fitted
+              else [])
+    verdicts = []
+    for (layer, metric, series), slope in zip(fitted, slopes, strict=True):
         target = next((e for pattern, e in (expected or {}).items()
                        if fnmatch.fnmatchcase(layer, pattern)), 0.0)
-        verdicts.append(LayerVerdict(layer, metric, fit_exponent(widths, values), target,
-                                     tolerance, tuple(values)))
+        verdicts.append(LayerVerdict(layer, metric, float(slope), target, tolerance, series))
     verdicts.sort(key=lambda v: METRICS.index(v.metric))
     return CoordCheck(tuple(widths), steps, tuple(verdicts), tuple(skipped), (), tuple(sites),
                       tuple(unseen))
