@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.nn import functional as F
 
-from learnmech.coordcheck import previous_token_task, verify_mup
+from learnmech.coordcheck import _update_ratio, previous_token_task, verify_mup
 from learnmech.errors import InputError
 from learnmech.models import char_transformer
 from learnmech.param import parametrized
@@ -131,6 +131,36 @@ def test_result_reports_and_bad_input(digits):
         verify_mup(mlp, digits, (64, 128), steps=0)
     with pytest.raises(InputError, match="optimizer"):
         verify_mup(mlp, digits, (64, 128), optimizer="lion")
+
+
+@pytest.mark.parametrize("lr", [1e30, 1e300])
+def test_an_update_that_blows_the_weights_up_is_a_divergence(digits, lr):
+    """One step: the loss before it is finite, so only the loss after it shows the
+    divergence (at 1e300 the update overflows float32)."""
+    check = verify_mup(lambda n: parametrized(mlp, n, "mup", "adam", base_width=64), digits,
+                       (64, 128), "adam", lr=lr, steps=1)
+    assert check.verdict == "fail" and check.diverged == (64, 128)
+    assert "diverged" in check.summary()
+
+
+def test_update_sizes_at_the_verifiers_tolerance_match_a_dense_svd(digits):
+    """The spectral ratios at ``SPECTRAL_TOL`` against float64 dense SVDs, on Gaussian
+    matrices (the slowest case: the top of their spectrum is not separated) and on the
+    hidden weight of a μP MLP before and after three Adam steps."""
+    g = torch.Generator().manual_seed(5)
+    net, plan = parametrized(mlp, 256, "mup", "adam", base_width=64, generator=g)
+    w0 = net[2].weight.detach().clone()
+    opt = plan.make_optimizer(net, 0.01)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(net(digits[0]), digits[1]).backward()
+        opt.step()
+    pairs = [(w0, net[2].weight.detach() - w0)]
+    pairs += [(torch.randn(*shape, generator=g), torch.randn(*shape, generator=g))
+              for shape in [(128, 128), (512, 512), (300, 700), (2000, 128), (128, 2000)]]
+    for a, b in pairs:
+        want = (torch.linalg.svdvals(b.double())[0] / torch.linalg.svdvals(a.double())[0]).item()
+        assert _update_ratio(a, b, vector_like=False) == pytest.approx(want, rel=2e-6)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -367,13 +367,14 @@ class ModulePlan:
 
     def make_optimizer(
         self, model: nn.Module, lr: float, weight_decay: float = 0.0, momentum: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+        betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, *, fused: bool = False,
     ) -> torch.optim.Optimizer:
         """``AdamW`` (plans for ``adam``/``adamw``) or ``SGD`` (``gd``/``sgd``/``momentum``)
-        over :meth:`param_groups`."""
+        over :meth:`param_groups`. ``fused``: torch's one-kernel AdamW (the same update,
+        for floating-point parameters on the CPU or CUDA; SGD ignores it)."""
         groups = self.param_groups(model, lr, weight_decay, eps)
         if _is_adam(self.optimizer):
-            return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps)
+            return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused or None)
         return torch.optim.SGD(groups, lr=lr, momentum=momentum)
 
     def table(self) -> str:
