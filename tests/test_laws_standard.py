@@ -17,11 +17,8 @@ from learnmech.store import Store
 pytestmark = pytest.mark.slow
 LAWS = catalogue()
 FAILS_AT_STANDARD = {
-    "neural-collapse": "NC1 stops falling after zero training error under weight decay: "
-                       "0.917 of its value at the onset, at most 0.9 required",
     "mutransfer": "the width exponent of η* over widths 32–256 is −0.065, its seed interval "
                   "±0.015 excludes 0",
-    "richness-lr": "the γ^{2/L} half at depth 3 measures exponent 0.83, not 2/3",
     "scaling-extrapolation": "skill 0.505 against at most 0.5",
     "representation-universality": "the exponent of the CKA gap is −1.058 against −1 ± 0.05",
 }
