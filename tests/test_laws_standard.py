@@ -20,7 +20,6 @@ FAILS_AT_STANDARD = {
     "mutransfer": "the width exponent of η* over widths 32–256 is −0.065, its seed interval "
                   "±0.015 excludes 0",
     "scaling-extrapolation": "skill 0.505 against at most 0.5",
-    "representation-universality": "the exponent of the CKA gap is −1.058 against −1 ± 0.05",
 }
 
 
