@@ -194,10 +194,16 @@ class CoordCheck:
         return out
 
 
+def fit_exponents(widths: Sequence[float] | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of ``log value`` against ``log width``, one per column of
+    ``values`` ``(widths, k)``, in one solve; shape ``(k,)``."""
+    return np.asarray(np.polyfit(np.log(widths), np.log(values), 1)[0])
+
+
 def fit_exponent(widths: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray
                  ) -> float:
     """Least-squares slope of ``log value`` against ``log width``."""
-    return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
+    return float(fit_exponents(widths, np.asarray(values, dtype=float)[:, None])[0])
 
 
 def _squares(t: Tensor) -> float:
@@ -580,9 +586,8 @@ def verify_mup(
             skipped.append(f"{layer} {metric}")
             continue
         fitted.append((layer, metric, tuple(values)))
-    # fit_exponent for all of them at once: one least-squares solve, a column per quantity
-    slopes = (np.polyfit(np.log(widths), np.log([v for *_, v in fitted]).T, 1)[0] if fitted
-              else [])
+    slopes = (fit_exponents(widths, np.array([v for *_, v in fitted]).T) if fitted
+              else np.empty(0))
     verdicts = []
     for (layer, metric, series), slope in zip(fitted, slopes, strict=True):
         target = next((e for pattern, e in (expected or {}).items()
