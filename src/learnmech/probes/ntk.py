@@ -145,7 +145,8 @@ class _Structure:
                 ])
         sites = []
         for l, (name, layer, m) in enumerate(self.layers):
-            delta = torch.stack([per_output[a][l] for a in range(n_out)], dim=1)
+            delta = (per_output[0][l].unsqueeze(1) if n_out == 1
+                     else torch.stack([per_output[a][l] for a in range(n_out)], dim=1))
             sites.append(_Site(
                 f"{name}.weight", f"{name}.bias" if layer.bias is not None else None, m,
                 inputs[l].detach(), delta.detach(),
@@ -173,18 +174,27 @@ class _Structure:
 def _site_kernel(
     s1: list[_Site], s2: list[_Site], weights: Callable[[str], float], outputs: Outputs
 ) -> Tensor:
+    """``Σ_l (w_W m_l² H_l H'_lᵀ + w_b) ⊙ G_l``, ``G_l`` the Gram of the signals: per pair of
+    outputs (``(B1, B2, O, O)``) or summed over outputs and divided by ``O`` (``(B1, B2)``).
+    Each Gram is one matrix product; the sum is accumulated in place."""
     theta: Tensor | None = None
     for a, b in zip(s1, s2, strict=True):
-        if outputs == "full":
-            g_delta = torch.einsum("iak,jbk->ijab", a.delta, b.delta)
-            g_h = (a.h @ b.h.T)[:, :, None, None]
-        else:
-            g_delta = torch.einsum("iak,jak->ij", a.delta, b.delta) / a.delta.shape[1]
-            g_h = a.h @ b.h.T
-        term = (weights(a.weight) * a.multiplier**2) * g_h * g_delta
+        (b1, o, k), b2 = a.delta.shape, b.delta.shape[0]
+        g_h = a.h @ b.h.T
+        g_h.mul_(weights(a.weight) * a.multiplier**2)
         if a.bias is not None:
-            term = term + weights(a.bias) * g_delta
-        theta = term if theta is None else theta + term
+            g_h.add_(weights(a.bias))
+        if outputs == "full":
+            g_delta = a.delta.reshape(b1 * o, k) @ b.delta.reshape(b2 * o, k).T
+            g_delta = g_delta.view(b1, o, b2, o).permute(0, 2, 1, 3)
+            g_h = g_h[:, :, None, None]
+        else:
+            g_delta = a.delta.reshape(b1, o * k) @ b.delta.reshape(b2, o * k).T
+            g_delta.div_(o)
+        if theta is None:
+            theta = g_h * g_delta
+        else:
+            theta.addcmul_(g_h, g_delta)
     assert theta is not None
     return theta
 
@@ -320,6 +330,9 @@ def empirical_ntk(
                               progress)
 
 
+_TILES, _MIN_TILE = 2, 128
+
+
 def _ntk_by_blocks(
     model: nn.Module,
     x1: Tensor,
@@ -350,19 +363,27 @@ def _ntk_by_blocks(
         jac = _jacobian(model, rest, x) if rest else None
         return sites, jac
 
-    cached2 = None if (symmetric or n2 > block) else pieces(x2)
+    def cut(cache: tuple[list[_Site], dict[str, Tensor] | None], j: slice
+             ) -> tuple[list[_Site], dict[str, Tensor] | None]:
+        return ([_slice_site(s, j) for s in cache[0]],
+                None if cache[1] is None else {n: t[j] for n, t in cache[1].items()})
+
+    cached2 = None if n2 > block else pieces(x2)
+    if symmetric and cached2 is not None:
+        # Θ is symmetric: with the pieces of all inputs at hand, tiles of the kernel below
+        # the diagonal are mirrored, not computed (TILES² products become TILES(TILES+1)/2).
+        block = max(_MIN_TILE, -(-n1 // _TILES))
     rows, cols = -(-n1 // block), -(-n2 // block)
     total, done = (rows * (rows + 1) // 2 if symmetric else rows * cols), 0
     for i in _blocks(n1, block):
-        s1, j1 = pieces(x1[i])
+        s1, j1 = cut(cached2, i) if symmetric and cached2 is not None else pieces(x1[i])
         for j in _blocks(n2, block):
             if symmetric and j.start < i.start:
                 continue
             if symmetric and j == i:
                 s2, j2 = s1, j1
             elif cached2 is not None:
-                s2 = [_slice_site(s, j) for s in cached2[0]]
-                j2 = None if cached2[1] is None else {n: t[j] for n, t in cached2[1].items()}
+                s2, j2 = cut(cached2, j)
             else:
                 s2, j2 = pieces(x2[j])
             part = torch.zeros_like(theta[i, j])
