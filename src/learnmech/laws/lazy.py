@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from learnmech.coordcheck import fit_exponent
+from learnmech.coordcheck import fit_exponent, fit_exponents
 from learnmech.data import load
 from learnmech.laws.base import (
     Budget,
@@ -666,7 +666,7 @@ def _rich_prediction(budget: Budget, movement: np.ndarray) -> Prediction:
     """``weight`` ``(seeds, lazy α)`` and the fitted exponent of each seed's row."""
     alphas = _lazy_alphas(budget)
     return Prediction({"weight": movement,
-                       "exponent": np.array([fit_exponent(alphas, row) for row in movement])})
+                       "exponent": fit_exponents(alphas, movement.T)})
 
 
 @register
@@ -736,7 +736,7 @@ class LazyRich(JudgedLaw):
         lazy = [i for i, a in enumerate(alphas) if a >= _LAZY_FROM]
         lazy_alphas = [alphas[i] for i in lazy]
         weight, feature = measurement["weight"][:, lazy], measurement["feature"][:, lazy]
-        exponents = {name: np.array([fit_exponent(lazy_alphas, row) for row in values])
+        exponents = {name: fit_exponents(lazy_alphas, values.T)
                      for name, values in (("W₁", weight), ("h", feature))}
         predicted = prediction["exponent"]
         criteria = [
