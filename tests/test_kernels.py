@@ -127,6 +127,21 @@ def test_quadrature_error_estimate_bounds_the_error() -> None:
         gaussian_expectations("tanh", *args, quadrature_points=1)
 
 
+def test_tanh_series_matches_adaptive_quadrature_on_a_grid_of_correlations() -> None:
+    """tanh's Mehler series (one call, many entries with variances up to 3, correlations
+    from −1 to 1, and a vanishing variance) against the nested adaptive reference: within
+    1e-12 of the scale, and its error estimate below the tolerance."""
+    grid = [(q11, q22, r * math.sqrt(q11 * q22)) for q11 in (0.3, 1.0, 3.0)
+            for q22 in (0.0, 1.0, 3.0) for r in (-1.0, -0.5, 0.0, 0.7, 0.999, 1.0)]
+    q11, q22, q12 = (torch.tensor(v, dtype=torch.float64) for v in zip(*grid, strict=True))
+    k, kdot, err = expectations_with_error("tanh", q11, q22, q12)
+    assert err <= 1e-12
+    for n, (a, b, c) in enumerate(grid):
+        rk, rkdot = _reference("tanh", a, b, c)
+        assert abs(float(k[n]) - rk) < 1e-12 * max(1.0, abs(rk)), (a, b, c)
+        assert abs(float(kdot[n]) - rkdot) < 1e-12 * max(1.0, abs(rkdot)), (a, b, c)
+
+
 def test_identity_is_the_linear_kernel() -> None:
     x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     k = analytic_kernels(x, depth=3, activation="identity", w_std=1.5, b_std=0.5)
@@ -220,6 +235,23 @@ def test_blocks_and_cross_kernels_agree_with_the_full_matrix() -> None:
     assert torch.allclose(full.ntk[:15, 6:], small.ntk, rtol=1e-12, atol=0)
     assert torch.allclose(full.ntk, full.ntk.T, rtol=1e-13)
     assert float(torch.linalg.eigvalsh(full.ntk).min()) > -1e-10
+
+
+@pytest.mark.parametrize("w_std", [1.0, 3.0])
+def test_tanh_kernels_by_series_match_a_fixed_fine_rule(w_std: float) -> None:
+    """At defaults tanh's kernels come from the Mehler series with per-input tables (and,
+    at w_std = 3, the quadrature for the diagonal entries it cannot bound), in blocks of 7
+    rows: against a fixed 289-node two-dimensional rule, symmetric and cross kernels."""
+    x = torch.randn(40, 5, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    opts = {"depth": 3, "activation": "tanh", "w_std": w_std, "b_std": 0.1}
+    ref = analytic_kernels(x, quadrature_points=289, **opts)
+    full = analytic_kernels(x, max_memory=12 * 40 * 8 * 7, **opts)
+    cross = analytic_kernels(x[:15], x[6:], **opts)
+    assert full.error <= 1e-12
+    for name in ("nngp", "ntk"):
+        r, f = getattr(ref, name), getattr(full, name)
+        assert torch.allclose(f, r, rtol=1e-11, atol=1e-11 * float(r.abs().max()))
+        assert torch.allclose(getattr(cross, name), f[:15, 6:], rtol=1e-13, atol=1e-13)
 
 
 def test_relu_kernel_of_equal_inputs_is_exact() -> None:

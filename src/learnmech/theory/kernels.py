@@ -35,15 +35,19 @@ its NNGP is ``K`` with ``w_std=σ`` and its NTK is ``Θ / σ²``, or exactly ``�
 The Gaussian expectations ``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` are in closed form for
 ``relu`` (the arc-cosine kernel of Cho & Saul 2009), ``leaky_relu``, ``erf`` (Williams
 1997), ``gelu`` (Tsuchida et al. 2020; neural-tangents' ``stax.Gelu``) and ``identity``;
-for any other activation (``tanh`` or a callable ``φ(tensor) -> tensor``) they are
-computed by a two-dimensional trapezoid rule in Gaussian coordinates with error control: the
-rule doubles (37, 73, 145, … :data:`MAX_POINTS` nodes per dimension) on the entries not yet
+for ``tanh`` they come from Mehler's formula ``Σ_n ρⁿ a_n(q11) a_n(q22)``, a series in the
+correlation ``ρ`` whose Hermite coefficients ``a_n`` are computed once per variance, cut
+where its Parseval tail bounds the error within ``tol`` (:func:`_mehler`; entries it cannot
+bound, at large variances or ``|ρ|`` near 1, go to the rule below). For any other activation
+(a callable ``φ(tensor) -> tensor``), and for entries the series leaves, they are computed
+by a two-dimensional trapezoid rule in Gaussian coordinates with error control: the rule
+doubles (37, 73, 145, … :data:`MAX_POINTS` nodes per dimension) on the entries not yet
 converged. The trapezoid rule's error for an integrand analytic in a strip is
 ``exp(−2πd/h)``, so halving the spacing ``h`` squares it: with ``Δ`` the difference of the
 last two rules relative to the Cauchy–Schwarz scale ``√(E[φ(u)²] E[φ(v)²])``, the finer
 rule's error is about ``Δ²``. An entry is done when ``Δ² ≤ tol`` (default
 :data:`QUADRATURE_TOL`), and the largest ``Δ²`` is the error estimate carried by
-:class:`Kernels`. Large pre-activation variances need more nodes (``tanh(√q z)`` has poles
+:class:`Kernels` (with the series' bound for the entries it took). Large pre-activation variances need more nodes (``tanh(√q z)`` has poles
 at ``z = iπ/(2√q)``): 73 for ``q ≈ 1``, 145 for ``q ≈ 4``, 577 for ``q ≈ 40``, the finest
 rule for ``q ≈ 400``. Derivatives are by autograd for callables. Everything is float64, on
 ``x1``'s device.
@@ -158,7 +162,7 @@ def expectations_with_error(
     _check_rule(quadrature_points, tol)
     q11, q22, q12 = torch.broadcast_tensors(q11, q22, q12)
     return _adaptive_quadrature(_function_and_derivative(activation), q11, q22, q12,
-                                quadrature_points, tol)
+                                quadrature_points, tol, series=activation == "tanh")
 
 
 def _check_rule(points: int | None, tol: float) -> None:
@@ -323,6 +327,89 @@ def _quadrature(both: Pair, q11: Tensor, q22: Tensor, q12: Tensor, points: int
     return k, kdot
 
 
+SERIES_TERMS = (16, 32, 64, 128, 256, 512)
+"""Lengths tried for the Mehler series of ``tanh``, shortest first (see :func:`_mehler`)."""
+_SERIES_NODES = 4001  # the one-dimensional rule of the series' coefficients, on [−14, 14]
+_SERIES_HALF_RANGE = 14.0  # Gaussian weight beyond: e^−98; h_n(z) e^−z²/2 ≤ e^−z²/4 there
+
+
+@functools.lru_cache(maxsize=2)
+def _hermite_table(terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes ``z`` and weights ``w`` (``E[f(z)] ≈ Σ w f(z)``, the trapezoid rule on
+    ``[−14, 14]``) and the orthonormal Hermite polynomials ``h_n(z) = He_n(z)/√n!``,
+    ``(terms, nodes)``, from ``h_{n+1} = (z h_n − √n h_{n−1})/√(n+1)``."""
+    z = np.linspace(-_SERIES_HALF_RANGE, _SERIES_HALF_RANGE, _SERIES_NODES)
+    w = np.exp(-0.5 * z * z)
+    h = np.empty((terms, z.size))
+    h[0], h[1] = 1.0, z
+    for n in range(1, terms - 1):
+        h[n + 1] = (z * h[n] - math.sqrt(n) * h[n - 1]) / math.sqrt(n + 1)
+    return z, w / w.sum(), h
+
+
+@dataclass(frozen=True)
+class _Hermite:
+    """Per variance ``q`` ``(U,)``: the coefficients ``a_n(q) = E[φ(√q z) h_n(z)]`` of ``φ``
+    and of ``φ'`` (``coeff``, two ``(U, terms)``) and their relative Parseval tails
+    ``√(Σ_{m ≥ n} a_m² / E[φ²])`` (``tail``, two ``(U, terms)``, floored at the rounding of
+    the total they are taken from)."""
+
+    coeff: tuple[Tensor, Tensor]
+    tail: tuple[Tensor, Tensor]
+
+    @staticmethod
+    def of(both: Pair, q: Tensor) -> _Hermite:
+        z, w, h = (torch.tensor(t, dtype=q.dtype, device=q.device)
+                   for t in _hermite_table(SERIES_TERMS[-1] + 1))
+        f, df = both(q.clamp_min(0.0).sqrt()[:, None] * z)  # (U, nodes)
+        coeff = tuple((g * w) @ h.T for g in (f, df))
+        tail = []
+        for c, g in zip(coeff, (f, df), strict=True):
+            total = (g * g * w).sum(-1, keepdim=True)
+            rest = (total - torch.cumsum(c * c, -1) + c * c).clamp_min(4 * _EPS * total)
+            tail.append((rest / total.clamp_min(1e-300)).sqrt())
+        return _Hermite((coeff[0], coeff[1]), (tail[0], tail[1]))
+
+
+def _mehler(a: _Hermite, i: Tensor, b: _Hermite, j: Tensor, rho: Tensor, tol: float
+            ) -> tuple[Tensor, Tensor, Tensor]:
+    """``E[φ(u)φ(v)]`` and ``E[φ'(u)φ'(v)]`` by Mehler's formula: with ``ρ = q12/√(q11 q22)``
+    and ``a_n(q) = E[φ(√q z) h_n(z)]`` (``h_n`` the orthonormal Hermite polynomials),
+
+        E[φ(u)φ(v)] = Σ_n ρⁿ a_n(q11) a_n(q22)        (and the same with φ'),
+
+    for entries of shape ``rho.shape``, the variance of ``u`` being ``a``'s at index ``i``
+    and that of ``v`` ``b``'s at ``j`` (``i``, ``j`` broadcast to ``rho``). Cut at ``N``
+    terms the error is at most ``|ρ|^N √(T_N(q11) T_N(q22))`` (Cauchy–Schwarz, with the
+    Parseval tails ``T_N = Σ_{n ≥ N} a_n²``), relative to the scale ``√(E[φ(u)²]E[φ(v)²])``.
+    ``N`` is the shortest of :data:`SERIES_TERMS` that bounds every entry within ``tol``
+    (else the longest). Returns the two expectations and each entry's relative bound;
+    an entry over ``tol`` is left to the caller."""
+
+    def bound(n: int) -> Tensor:
+        out = torch.zeros_like(rho)
+        for ta, tb in zip(a.tail, b.tail, strict=True):
+            out = torch.maximum(out, rho.abs() ** n * ta[i, n] * tb[j, n])
+        return out
+
+    longest = SERIES_TERMS[-1]
+    terms = next((n for n in SERIES_TERMS[:-1] if bool((bound(n) <= tol).all())), longest)
+    out = []
+    for ca, cb in zip(a.coeff, b.coeff, strict=True):
+        total = torch.zeros_like(rho)
+        for n in range(terms - 1, -1, -1):  # Horner in ρ
+            total.mul_(rho).addcmul_(ca[i, n], cb[j, n])
+        out.append(total)
+    return out[0], out[1], bound(terms)
+
+
+def _correlation(q11: Tensor, q22: Tensor, q12: Tensor) -> Tensor:
+    """``q12/√(q11 q22)`` in ``[−1, 1]``; 0 where a variance vanishes (that variable is
+    constant, and the series' terms past ``n = 0`` vanish with it)."""
+    prod = q11 * q22
+    return torch.where(prod > 0, q12 / prod.clamp_min(1e-300).sqrt(), 0.0).clamp(-1.0, 1.0)
+
+
 def _adaptive_quadrature(
     both: Pair,
     q11: Tensor,
@@ -331,23 +418,27 @@ def _adaptive_quadrature(
     points: int | None,
     tol: float,
     max_memory: float = 2**27,
+    series: bool = False,
 ) -> tuple[Tensor, Tensor, float]:
     """:func:`_quadrature` with doubling rules on the entries not yet converged (see the
     module docstring); ``points`` fixes the rule (error: against half as many nodes).
+    With ``series`` (an analytic ``φ``) and no fixed rule, entries go first to the Mehler
+    series (:func:`_mehler`), and only those it cannot bound within ``tol`` to the rule.
     Entries are processed in chunks whose ``(chunk, G, G)`` temporaries fit ``max_memory``."""
     shape = q12.shape
     a, b, c = (t.reshape(-1) for t in (q11, q22, q12))
-    ea, eda = _variances(both, a, None, tol)
-    eb, edb = _variances(both, b, None, tol)
-    scale_k = (ea * eb).sqrt().clamp_min(1e-300)
-    scale_kdot = (eda * edb).sqrt().clamp_min(1e-300)
-
     def rule(idx: Tensor, g: int) -> tuple[Tensor, Tensor]:
         chunk = max(1, int(max_memory // (3 * 8 * g * g)))
         parts = [_quadrature(both, a[i], b[i], c[i], g) for i in idx.split(chunk)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
+    @functools.cache
+    def scales() -> tuple[Tensor, Tensor]:  # √(E[φ(u)²]E[φ(v)²]) and the same of φ'
+        (ea, eda), (eb, edb) = _variances(both, a, None, tol), _variances(both, b, None, tol)
+        return (ea * eb).sqrt().clamp_min(1e-300), (eda * edb).sqrt().clamp_min(1e-300)
+
     def gap(k1: Tensor, kd1: Tensor, k2: Tensor, kd2: Tensor, idx: Tensor) -> Tensor:
+        scale_k, scale_kdot = scales()
         return torch.maximum((k2 - k1).abs() / scale_k[idx], (kd2 - kd1).abs() / scale_kdot[idx])
 
     everything = torch.arange(c.numel(), device=c.device)
@@ -356,9 +447,20 @@ def _adaptive_quadrature(
         k_half, kdot_half = rule(everything, max(2, (points + 1) // 2))
         err = gap(k_half, kdot_half, k, kdot, everything) ** 2
         return k.reshape(shape), kdot.reshape(shape), _largest(err)
-    k, kdot = rule(everything, MIN_POINTS)
-    err = torch.full_like(c, math.inf)
-    active, g = everything, MIN_POINTS
+    if series:
+        values, inverse = torch.unique(torch.cat([a, b]), return_inverse=True)
+        table = _Hermite.of(both, values)
+        k, kdot, err = _mehler(table, inverse[: c.numel()], table, inverse[c.numel():],
+                               _correlation(a, b, c), tol)
+        active = everything[err > tol]
+        if active.numel():
+            k[active], kdot[active] = rule(active, MIN_POINTS)
+            err[active] = math.inf
+    else:
+        k, kdot = rule(everything, MIN_POINTS)
+        err = torch.full_like(c, math.inf)
+        active = everything
+    g = MIN_POINTS
     while active.numel() and g < MAX_POINTS:
         g = 2 * g - 1
         k2, kd2 = rule(active, g)
@@ -458,6 +560,12 @@ def analytic_kernels(
     symmetric = x2 is x1
     q1s = diag_layers(x1)
     q2s = q1s if symmetric else diag_layers(x2)
+    # tanh's Mehler series: Hermite coefficients once per input and layer, not per block
+    series = activation == "tanh" and quadrature_points is None
+    if series:
+        tanh = _function_and_derivative("tanh")
+        tables1 = [_Hermite.of(tanh, q) for q in q1s[:-1]]
+        tables2 = tables1 if symmetric else [_Hermite.of(tanh, q) for q in q2s[:-1]]
     n1, n2 = x1.shape[0], x2.shape[0]
     # blocks of ~2¹⁶ entries keep the temporaries in cache; quadrature chunks its own grids
     rows = max(1, min(n1, _BLOCK // n2, int(max_memory // (12 * n2 * 8))))
@@ -477,10 +585,14 @@ def analytic_kernels(
         for layer in range(depth - 1):
             qa = q1s[layer][sl].unsqueeze(1)
             qb = q2s[layer][cols].unsqueeze(0)
-            e, edot, err = expectations_with_error(
-                activation, qa, qb, k, negative_slope=negative_slope,
-                quadrature_points=quadrature_points, tol=tol,
-            )
+            if series:
+                e, edot, err = _series_block(tables1[layer], sl, tables2[layer], cols, qa, qb,
+                                             k, tol)
+            else:
+                e, edot, err = expectations_with_error(
+                    activation, qa, qb, k, negative_slope=negative_slope,
+                    quadrature_points=quadrature_points, tol=tol,
+                )
             error = max(error, err)
             k = e.mul_(w2).add_(b2)  # K_{l+1} = σ_w² E[φφ] + σ_b²
             if theta is not None:
@@ -500,6 +612,25 @@ def analytic_kernels(
         if progress is not None:
             progress(sl.stop, n1)
     return Kernels(nngp, ntk, error)
+
+
+def _series_block(
+    ta: _Hermite, rows: slice, tb: _Hermite, cols: slice, qa: Tensor, qb: Tensor, q12: Tensor,
+    tol: float,
+) -> tuple[Tensor, Tensor, float]:
+    """tanh's expectations on a block ``(rows, cols)`` of inputs by the Mehler series from
+    per-input tables; entries the series cannot bound within ``tol`` by
+    :func:`expectations_with_error`. Returns both and the largest error estimate."""
+    i = torch.arange(rows.start, rows.stop, device=q12.device)[:, None]
+    j = torch.arange(cols.start, cols.stop, device=q12.device)[None, :]
+    e, edot, bound = _mehler(ta, i, tb, j, _correlation(qa, qb, q12), tol)
+    left = bound > tol
+    err = _largest(bound[~left])
+    if bool(left.any()):
+        e[left], edot[left], rest = expectations_with_error(
+            "tanh", qa.expand_as(q12)[left], qb.expand_as(q12)[left], q12[left], tol=tol)
+        err = max(err, rest)
+    return e, edot, err
 
 
 def _closed(activation: Activation) -> bool:
