@@ -47,10 +47,10 @@ converged. The trapezoid rule's error for an integrand analytic in a strip is
 last two rules relative to the Cauchy–Schwarz scale ``√(E[φ(u)²] E[φ(v)²])``, the finer
 rule's error is about ``Δ²``. An entry is done when ``Δ² ≤ tol`` (default
 :data:`QUADRATURE_TOL`), and the largest ``Δ²`` is the error estimate carried by
-:class:`Kernels` (with the series' bound for the entries it took). Large pre-activation variances need more nodes (``tanh(√q z)`` has poles
-at ``z = iπ/(2√q)``): 73 for ``q ≈ 1``, 145 for ``q ≈ 4``, 577 for ``q ≈ 40``, the finest
-rule for ``q ≈ 400``. Derivatives are by autograd for callables. Everything is float64, on
-``x1``'s device.
+:class:`Kernels` (with the series' bound for the entries it took). Large pre-activation
+variances need more nodes (``tanh(√q z)`` has poles at ``z = iπ/(2√q)``): 73 for ``q ≈ 1``,
+145 for ``q ≈ 4``, 577 for ``q ≈ 40``, the finest rule for ``q ≈ 400``. Derivatives are by
+autograd for callables. Everything is float64, on ``x1``'s device.
 
 Memory: besides the two ``(N1, N2)`` outputs, the work is done in blocks of rows of
 ``x1`` so that the temporaries stay under ``max_memory`` bytes (closed forms use about 12
