@@ -18,6 +18,7 @@ from learnmech.transfer import (
     TransformerSetup,
     loss_at_optimum,
     mlp_coordcheck,
+    mlp_lr_sweep,
     optimal_log2_lr,
     residual_lr_sweep,
     t_halfwidth,
@@ -85,6 +86,20 @@ def test_residual_sweep_at_depth_one_is_the_plain_resnet():
     assert mup.losses.shape == (2, 2, 2) and np.isfinite(mup.losses).all()
     np.testing.assert_allclose(mup.losses[:, 0], plain.losses[:, 0], rtol=1e-6)
     assert not np.allclose(mup.losses[:, 1], plain.losses[:, 1])
+
+
+def test_mlp_sweep_starts_from_the_uniform_prediction_at_every_width():
+    # zero readout: the logits start at 0, so at a negligible learning rate the loss stays
+    # the uniform prediction's cross-entropy ln 10 at every width and seed
+    data = Digits(n_train=64, n_test=0)
+    frozen = mlp_lr_sweep(data, [16, 64], [-40.0], 3, "mup", seeds=(0, 1))
+    np.testing.assert_allclose(frozen.losses, math.log(10), rtol=1e-6)
+    mup = mlp_lr_sweep(data, [16, 64], [-6.0, -4.0], 3, "mup", seeds=(0, 1))
+    sp = mlp_lr_sweep(data, [16, 64], [-6.0, -4.0], 3, "sp", seeds=(0, 1))
+    assert np.isfinite(mup.losses).all() and (mup.losses < math.log(10)).all()
+    # μP is SP at the base width (the first) and not beyond it
+    np.testing.assert_allclose(mup.losses[:, 0], sp.losses[:, 0], rtol=1e-6)
+    assert not np.allclose(mup.losses[:, 1], sp.losses[:, 1])
 
 
 def test_mlp_coordcheck_separates_mup_from_sp():

@@ -175,17 +175,58 @@ def residual_lr_sweep(
                    half=half)
 
 
+def _mlp3(d_in: int, d_out: int) -> Callable[[int], nn.Module]:
+    """``width ↦`` the 3-layer ReLU MLP ``d_in → width → width → d_out`` (weights ``0``,
+    ``2``, ``4``: input, hidden, readout)."""
+    def make(width: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(d_in, width), nn.ReLU(), nn.Linear(width, width),
+                             nn.ReLU(), nn.Linear(width, d_out))
+
+    return make
+
+
+def mlp_lr_sweep(
+    data: Digits | FashionMNIST, widths: Sequence[int], log2_lrs: Sequence[float], steps: int,
+    parametrization: str, seeds: Sequence[int] = (0,), half: int = 1,
+) -> LrSweep:
+    """Mean training loss of the 3-layer ReLU MLP ``d → n → n → k`` in ``parametrization``
+    (relative to ``widths[0]``, Adam) with its readout weight initialized at zero, over
+    (seed × width × learning rate), full-batch Adam for ``steps`` steps on the training set
+    of ``data`` with cross-entropy; seed ``k`` initializes every network.
+
+    The zero readout (what the ``mup`` package of Yang et al. 2022 recommends,
+    ``readout_zero_init``) makes the output at initialization 0 at every width, its
+    infinite-width value: Table 3's random readout (variance ∝ 1/width²) leaves initial
+    logits of size ∝ √(widths[0]/width), a finite-width transient."""
+    device = resolve_device("auto")
+    d = load(data).to(device, torch.float32)
+    x, y = d.x_train, d.y_train
+    mlp = _mlp3(d.d_in, d.d_out)
+    losses = np.full((len(seeds), len(widths), len(log2_lrs)), np.nan)
+    with one_torch_thread():
+        for k, seed in enumerate(seeds):
+            for i, width in enumerate(widths):
+                for j, lr in enumerate(log2_lrs):
+                    model, plan = parametrized(mlp, width, parametrization, "adam",
+                                               base_width=widths[0], zero_init=("4.weight",),
+                                               generator=torch.Generator().manual_seed(seed))
+                    model.to(device)
+                    result = train_module(model, plan.make_optimizer(model, 2.0**lr),
+                                          lambda _: (x, y), steps)
+                    if result.status == "completed":
+                        losses[k, i, j] = float(np.mean(result.losses[1:]))
+    return LrSweep("width", [float(v) for v in widths], [float(v) for v in log2_lrs], losses,
+                   half=half)
+
+
 def mlp_coordcheck(data: Digits | FashionMNIST, widths: Sequence[int], parametrization: str,
                    steps: int = 3, lr: float = 0.01, n: int = 256) -> CoordCheck:
-    """The μP verifier on a 3-layer ReLU MLP ``d → n → n → k`` in ``parametrization``
-    (relative to ``widths[0]``, Adam), trained ``steps`` steps at ``lr`` on the first
-    ``n`` training examples of ``data``: per layer, the width exponents of activations,
-    their change and ``‖ΔW‖/‖W‖`` (:func:`learnmech.coordcheck.verify_mup`)."""
+    """The μP verifier on the 3-layer ReLU MLP ``d → n → n → k`` in ``parametrization``
+    (relative to ``widths[0]``, Adam, Table 3's random readout), trained ``steps`` steps at
+    ``lr`` on the first ``n`` training examples of ``data``: per layer, the width exponents
+    of activations, their change and ``‖ΔW‖/‖W‖`` (:func:`learnmech.coordcheck.verify_mup`)."""
     d = load(data)
-
-    def mlp(width: int) -> nn.Module:
-        return nn.Sequential(nn.Linear(d.d_in, width), nn.ReLU(), nn.Linear(width, width),
-                             nn.ReLU(), nn.Linear(width, d.d_out))
+    mlp = _mlp3(d.d_in, d.d_out)
 
     def factory(width: int) -> tuple[nn.Module, ModulePlan]:
         return parametrized(mlp, width, parametrization, "adam", base_width=widths[0],
