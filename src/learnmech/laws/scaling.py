@@ -394,19 +394,20 @@ class _Sweep:
 _SWEEP = {
     "quick": _Sweep("digits", (8, 16, 32, 64), (300, 500, 800, 1300), (0, 1), 20, 64, 300, 30,
                     2e-3, 0.0),
-    "standard": _Sweep("fashion_mnist", (8, 16, 32, 64), (1000, 2000, 4000, 8000, 16000),
+    "standard": _Sweep("fashion_mnist", (8, 16, 32, 64), (2000, 4000, 8000, 16000, 32000),
                        (0, 1), 15, 128, 500, 30, 1e-3, 0.1),
     "full": _Sweep("fashion_mnist", (8, 16, 32, 64, 128, 256),
-                   (1000, 2000, 4000, 8000, 16000, 32000), (0, 1, 2, 3), 15, 128, 500, 30,
+                   (2000, 4000, 8000, 16000, 32000), (0, 1, 2, 3), 15, 128, 500, 30,
                    1e-3, 0.1),
 }
 _EXTRAPOLATION_LAW = "chinchilla"
 _RIVAL_LAW = "pure_power_law"  # L = A·N^−α: Kaplan et al.'s data-unlimited law, no floor E
 # Mean |relative error| of the forecast on the held-out runs. Calibration with the
-# validation-selected loss: 0.060 at quick (seeds 0–1), 0.086 with seeds 0–5; 0.027 on the
-# standard sweep with the earlier test-selected loss. The seed-mean held-out losses scatter
-# by ±5–17 % about any smooth law at quick (the 6-seed residuals), so 10 % is the tightest
-# tolerance the quick sweep supports; it is the tolerance of the original calibration.
+# validation-selected loss: 0.060 at quick (seeds 0–1), 0.086 with seeds 0–5; 0.019, 0.007
+# and 0.019 on the standard sweep (seed pairs {0, 1}, {2, 3}, {4, 5}). The seed-mean
+# held-out losses scatter by ±5–17 % about any smooth law at quick (the 6-seed residuals),
+# so 10 % is the tightest tolerance the quick sweep supports; it is the tolerance of the
+# original calibration.
 _EXTRAPOLATION_TOL = 0.10
 _SKILL_TOL = 0.5  # the law must at least halve the error of the no-further-gain forecast
 
@@ -459,15 +460,25 @@ class ScalingExtrapolation(JudgedLaw):
         "loss reported is that on the second half, averaged over seeds. quick: digits (1797 "
         "images: sizes 300–1300, the test split is the rest), lr 2·10⁻³, 20 epochs (the "
         "validation loss is least at the last probe step in 93 of 96 calibration runs). "
-        "standard: Fashion-MNIST, widths 8–64 × sizes 1000–16000, lr 10⁻³ with decoupled "
+        "standard: Fashion-MNIST, widths 8–64 × sizes 2000–32000, lr 10⁻³ with decoupled "
         "weight decay 0.1, 15 epochs. The fit on small runs cannot pin down the irreducible "
-        "loss E and usually sets it near 0. A small error alone is not skill: it must also "
-        "be at most half the error of the forecast 'no further gain' (every held-out run at "
-        "the best fitted run's loss). The forecast is judged by its mean relative error "
-        "over five (quick) held-out runs whose seed-mean losses scatter by 5–17 % about a "
-        "smooth law, so the check resolves the forecast to about 20 %, not 10 %. Earlier "
-        "Fashion-MNIST sweeps with widths past 16 at small D failed the skill criterion: "
-        "wider nets overfit sooner, which the Chinchilla form cannot express."
+        "loss E well and sets it near 0 on the digits sweep. A small error alone is not "
+        "skill: it must also be at most half the error of the forecast 'no further gain' "
+        "(every held-out run at the best fitted run's loss). The forecast is judged by its "
+        "mean relative error over five (quick) held-out runs whose seed-mean losses scatter "
+        "by 5–17 % about a smooth law, so the check resolves the forecast to about 20 %, not "
+        "10 %. The form adds the width and data terms, but on Fashion-MNIST the "
+        "early-stopped loss gap between widths 8 and 64 shrinks with data: 0.123, 0.111, "
+        "0.097, 0.073, 0.072, 0.085 at sizes 1000–32000 (six seeds), largest at 1000, where "
+        "wider nets gain most from width. Sweeps starting at 1000 images fit E = 0 in every "
+        "seed pair, carry that small-data width gain to the held-out wide nets and forecast "
+        "them up to 8 % too low: sizes 1000–16000 gave skill 0.51, 0.73, 0.35 (seed pairs "
+        "{0, 1}, {2, 3}, {4, 5}; 0.53 for {0, 1} with 30 epochs, so not under-training), "
+        "1000–32000 gave 0.62, 0.35, 0.37; sizes 2000–32000 fit E = 0.28, 0, 0.24 and give "
+        "0.21, 0.09, 0.24 (seeds 4 and 5 were run only after the sizes were chosen). "
+        "Single seeds give 0.31–0.60: two seeds are the fewest the skill check supports. "
+        "The width-8 runs from 8000 images on are least at their last probe step (all six "
+        "seeds), but 30 epochs instead of 15 moved their loss by under 1 % (8000–16000)."
     )
     control = (
         "A competing extrapolation of the same small runs: the pure power law in parameters "
