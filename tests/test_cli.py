@@ -75,7 +75,7 @@ def test_check_json_report_and_stored_verdict(tmp_path):
     assert scorecard["not_run"] == []
     assert scorecard["totals"]["requested"] == scorecard["totals"]["holds"] == 1
     html = (tmp_path / "out/report.html").read_text()
-    assert "dln-conservation" in html and "data:image/png;base64," in html
+    assert "dln-conservation" in html and "data:image/webp;base64," in html
     again = cli("report", "again.html", "--store", "s.sqlite", cwd=tmp_path)
     assert again.returncode == 0 and (tmp_path / "again.html").exists()
 

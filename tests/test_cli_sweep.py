@@ -63,7 +63,8 @@ def test_ctrl_c_then_resume_show_and_page(tmp_path: Path) -> None:
     assert f"({before} reused" in done.stderr
     assert "diverged 2" in done.stderr  # lr = 500 diverges at both widths
     page = (tmp_path / "page.html").read_text()
-    assert page.count("data:image/png;base64,") == 2  # loss-vs-lr curves and a heatmap
+    assert page.count("data:image/webp;base64,") == 1  # loss-vs-lr curves
+    assert page.count("data:image/png;base64,") == 1  # a heatmap
 
     show = subprocess.run(_cmd("--show", "--json"), cwd=tmp_path, env=_env(),
                           capture_output=True, text=True, timeout=120)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
 import json
 import re
+
+import numpy as np
 
 from learnmech.laws import Criterion, Curve, Evidence, Figure, Verdict
 from learnmech.report import write_report
@@ -27,7 +31,7 @@ def test_report_has_scorecard_sections_and_embedded_figures(tmp_path):
     assert html.count('class="law"') == 2
     assert "1 hold · 0 fail · 1 inconclusive" in html
     assert "not measured" in html
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 2
+    assert len(re.findall(r'src="data:image/webp;base64,', html)) == 2
     assert "http://" not in html and "https://" not in html
 
 
@@ -42,7 +46,7 @@ def test_missing_values_in_figures_are_strict_json_and_still_drawn(tmp_path):
     text = json.dumps(record, allow_nan=False)  # raises on NaN or infinity
     assert json.loads(text)["figures"][0]["curves"][0]["y"] == [None, 1.0, 2.0]
     html = write_report([json.loads(text)], tmp_path / "r.html").read_text()
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 1
+    assert len(re.findall(r'src="data:image/webp;base64,', html)) == 1
 
 
 def test_report_shows_resolving_power_and_the_ladder(tmp_path):
@@ -118,11 +122,17 @@ def test_ticks_are_few_and_integer_for_integer_data_and_titles_wrap():
     plt.close(fig)
 
 
-def test_a_dense_figure_is_a_small_png():
-    from learnmech.report.figures import render_png
+def test_a_dense_figure_is_a_small_png_and_the_page_carries_it_losslessly_smaller():
+    from PIL import Image
+
+    from learnmech.report.figures import data_uri, render_png
 
     png = render_png(layers_figure(15))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 40_000
+    webp = base64.b64decode(data_uri(layers_figure(15)).split(",", 1)[1])
+    assert webp[8:12] == b"WEBP" and len(webp) < 0.9 * len(png)
+    pixels = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in (png, webp)]
+    assert np.array_equal(*pixels)
 
 
 def test_controls_that_fail_read_as_success_and_stored_runs_are_timed(tmp_path):
