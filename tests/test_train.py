@@ -134,3 +134,20 @@ def test_divergence_rule_bounds_the_loss_by_the_first_one():
                                torch.tensor([True, True]))
     torch.testing.assert_close(stacked.diverging(2, torch.tensor([9.0, 19.0])),
                                torch.tensor([False, False]))
+
+
+def test_cross_entropy_matches_torch_and_its_gradient():
+    """The training objective's cross-entropy (log-softmax over the transposed view)
+    against ``F.cross_entropy``: values and gradients, per example and averaged."""
+    import torch.nn.functional as F
+
+    from learnmech.loop import cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(300, 10, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 10, (300,), generator=g)
+    assert torch.allclose(cross_entropy(logits, labels, reduction="none"),
+                          F.cross_entropy(logits, labels, reduction="none"), rtol=1e-14)
+    ours = torch.autograd.grad(cross_entropy(logits, labels), logits)[0]
+    ref = torch.autograd.grad(F.cross_entropy(logits, labels), logits)[0]
+    assert torch.allclose(ours, ref, rtol=1e-12, atol=1e-15)

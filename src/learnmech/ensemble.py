@@ -31,13 +31,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
-from learnmech.loop import Divergence
+from learnmech.loop import Divergence, cross_entropy
 from learnmech.models import Network, build_model
 from learnmech.probes import make_probes
 from learnmech.store import Store
@@ -320,13 +319,13 @@ def stacked_objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor
 
     if system.objective == "cross_entropy":
 
-        def cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+        def stacked_cross_entropy(out: Tensor, y: Tensor) -> Tensor:
             members, batch, classes = out.shape
             labels = per_member(y, members, 0).reshape(-1)
-            per_example = F.cross_entropy(out.reshape(-1, classes), labels, reduction="none")
+            per_example = cross_entropy(out.reshape(-1, classes), labels, reduction="none")
             return per_example.view(members, batch).mean(1)
 
-        return cross_entropy
+        return stacked_cross_entropy
 
     def mse(out: Tensor, y: Tensor) -> Tensor:
         target = data.targets(y) if data.task == "classification" else y

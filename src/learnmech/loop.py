@@ -24,11 +24,20 @@ from torch import Tensor, nn
 Batch = tuple[Tensor, Tensor]
 
 
+def cross_entropy(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+    """``F.cross_entropy`` of logits ``(N, C)`` and labels ``(N,)``, the log-softmax taken
+    over the first dimension of the transposed view ``(C, N)``: torch's CPU kernel over a
+    short last dimension (10 classes) takes about 150 ns a row on an AVX-512 build, three
+    times its time this way (2048 rows, forward and backward: 449 against 139 µs; the same
+    at 64 rows). ``reduction``: ``"mean"`` or ``"none"`` (per example, ``(N,)``)."""
+    return F.nll_loss(torch.log_softmax(logits.T, 0).T, labels, reduction=reduction)
+
+
 def default_loss(out: Tensor, y: Tensor) -> Tensor:
     """Cross-entropy for integer targets (any leading dims: ``out`` is ``(..., classes)``,
     ``y`` is ``(...)``), else ``mse = 1/(2n) Σ‖y − f‖²`` over the first dim."""
     if not y.is_floating_point():
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        return cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
     return 0.5 * (out - y).pow(2).sum() / out.shape[0]
 
 

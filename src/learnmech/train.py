@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
-from learnmech.loop import Divergence, gradient_step
+from learnmech.loop import Divergence, cross_entropy, gradient_step
 from learnmech.models import Network, build_model
 from learnmech.param import LayerPlan
 from learnmech.probes.base import LossFn, Probe
@@ -137,7 +136,7 @@ def check_system(system: System) -> None:
 def objective(system: System, data: Dataset) -> Callable[[Tensor, Tensor], Tensor]:
     """The loss ``(outputs, y) -> scalar`` (see :mod:`learnmech.system` for conventions)."""
     if system.objective == "cross_entropy":
-        return F.cross_entropy
+        return cross_entropy
 
     def mse(out: Tensor, y: Tensor) -> Tensor:
         target = data.targets(y) if data.task == "classification" else y
