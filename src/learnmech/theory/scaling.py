@@ -38,6 +38,7 @@ For the Chinchilla form the closed form is
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,15 +56,15 @@ Array = np.ndarray
 ValueJac = Callable[[Array, Mapping[str, Array]], tuple[Array, Array]]
 
 
-def _lse_w(*zs: Array) -> tuple[Array, Array]:
+def _lse_w(*zs: Array) -> tuple[Array, tuple[Array, ...]]:
     """``LSE(z) = log Σ_j exp(z_j)`` (stable) and its weights ``exp(z_j − LSE(z))``, the
-    derivative in each ``z_j``, stacked on a new first axis. Arguments broadcast."""
-    z = np.stack(np.broadcast_arrays(*zs))
-    m = z.max(axis=0)
+    derivative in each ``z_j``, one array per argument. Arguments broadcast; a few terms
+    are combined one by one (no stacked copy: this runs once per objective evaluation)."""
+    m = functools.reduce(np.maximum, zs)
     m = np.where(np.isfinite(m), m, 0.0)
-    ez = np.exp(z - m)
-    total = ez.sum(axis=0)
-    return m + np.log(total), ez / total
+    ez = [np.exp(z - m) for z in zs]
+    total = functools.reduce(np.add, ez)
+    return m + np.log(total), tuple(e / total for e in ez)
 
 
 # ---- families ---------------------------------------------------------------------------
