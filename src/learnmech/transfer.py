@@ -21,7 +21,7 @@ from scipy import stats
 from torch import nn
 
 from learnmech.coordcheck import CoordCheck, verify_mup
-from learnmech.data import load
+from learnmech.data import Dataset, load
 from learnmech.figures import Curve, Figure
 from learnmech.loop import train_module
 from learnmech.models import char_transformer, res_mlp
@@ -147,32 +147,42 @@ class LrSweep:
 # ---- the experiments --------------------------------------------------------------------
 
 
-def residual_lr_sweep(
-    data: Digits | FashionMNIST, width: int, depths: Sequence[int], log2_lrs: Sequence[float],
-    steps: int, rule: str | None, seeds: Sequence[int] = (0,), half: int = 1,
+def _lr_sweep(
+    data: Digits | FashionMNIST, name: str, settings: Sequence[int], log2_lrs: Sequence[float],
+    steps: int, seeds: Sequence[int], half: int,
+    build: Callable[[Dataset, int, torch.Generator], tuple[nn.Module, ModulePlan]],
 ) -> LrSweep:
-    """Mean training loss of :func:`learnmech.models.res_mlp` (one-layer branches, SP in
-    width, depth rule ``rule``: ``"depth-mup"`` or ``None`` for a plain ResNet) over
-    (seed × depth × learning rate), full-batch Adam for ``steps`` steps on the training
-    set of ``data`` with cross-entropy; seed ``k`` initializes every network."""
+    """Mean training loss of ``build(data, setting, generator)`` over (seed × setting ×
+    learning rate), full-batch Adam for ``steps`` steps on the training set of ``data``
+    with cross-entropy; seed ``k`` seeds the generator of every network."""
     device = resolve_device("auto")
     d = load(data).to(device, torch.float32)
     x, y = d.x_train, d.y_train
-    losses = np.full((len(seeds), len(depths), len(log2_lrs)), np.nan)
+    losses = np.full((len(seeds), len(settings), len(log2_lrs)), np.nan)
     with one_torch_thread():
         for k, seed in enumerate(seeds):
-            for i, depth in enumerate(depths):
+            for i, setting in enumerate(settings):
                 for j, lr in enumerate(log2_lrs):
-                    model, plan = res_mlp(d.d_in, d.d_out, width, depth, "sp", "adam",
-                                          depth_rule=rule,
-                                          generator=torch.Generator().manual_seed(seed))
+                    model, plan = build(d, setting, torch.Generator().manual_seed(seed))
                     model.to(device)
                     result = train_module(model, plan.make_optimizer(model, 2.0**lr),
                                           lambda _: (x, y), steps)
                     if result.status == "completed":
                         losses[k, i, j] = float(np.mean(result.losses[1:]))
-    return LrSweep("depth", [float(v) for v in depths], [float(v) for v in log2_lrs], losses,
+    return LrSweep(name, [float(v) for v in settings], [float(v) for v in log2_lrs], losses,
                    half=half)
+
+
+def residual_lr_sweep(
+    data: Digits | FashionMNIST, width: int, depths: Sequence[int], log2_lrs: Sequence[float],
+    steps: int, rule: str | None, seeds: Sequence[int] = (0,), half: int = 1,
+) -> LrSweep:
+    """:func:`_lr_sweep` of :func:`learnmech.models.res_mlp` (one-layer branches, SP in
+    width, depth rule ``rule``: ``"depth-mup"`` or ``None`` for a plain ResNet) over
+    depths."""
+    return _lr_sweep(data, "depth", depths, log2_lrs, steps, seeds, half,
+                     lambda d, depth, g: res_mlp(d.d_in, d.d_out, width, depth, "sp", "adam",
+                                                 depth_rule=rule, generator=g))
 
 
 def _mlp3(d_in: int, d_out: int) -> Callable[[int], nn.Module]:
@@ -189,34 +199,18 @@ def mlp_lr_sweep(
     data: Digits | FashionMNIST, widths: Sequence[int], log2_lrs: Sequence[float], steps: int,
     parametrization: str, seeds: Sequence[int] = (0,), half: int = 1,
 ) -> LrSweep:
-    """Mean training loss of the 3-layer ReLU MLP ``d → n → n → k`` in ``parametrization``
-    (relative to ``widths[0]``, Adam) with its readout weight initialized at zero, over
-    (seed × width × learning rate), full-batch Adam for ``steps`` steps on the training set
-    of ``data`` with cross-entropy; seed ``k`` initializes every network.
+    """:func:`_lr_sweep` over widths of the 3-layer ReLU MLP ``d → n → n → k`` in
+    ``parametrization`` (relative to ``widths[0]``, Adam) with its readout weight
+    initialized at zero.
 
     The zero readout (what the ``mup`` package of Yang et al. 2022 recommends,
     ``readout_zero_init``) makes the output at initialization 0 at every width, its
     infinite-width value: Table 3's random readout (variance ∝ 1/width²) leaves initial
     logits of size ∝ √(widths[0]/width), a finite-width transient."""
-    device = resolve_device("auto")
-    d = load(data).to(device, torch.float32)
-    x, y = d.x_train, d.y_train
-    mlp = _mlp3(d.d_in, d.d_out)
-    losses = np.full((len(seeds), len(widths), len(log2_lrs)), np.nan)
-    with one_torch_thread():
-        for k, seed in enumerate(seeds):
-            for i, width in enumerate(widths):
-                for j, lr in enumerate(log2_lrs):
-                    model, plan = parametrized(mlp, width, parametrization, "adam",
-                                               base_width=widths[0], zero_init=("4.weight",),
-                                               generator=torch.Generator().manual_seed(seed))
-                    model.to(device)
-                    result = train_module(model, plan.make_optimizer(model, 2.0**lr),
-                                          lambda _: (x, y), steps)
-                    if result.status == "completed":
-                        losses[k, i, j] = float(np.mean(result.losses[1:]))
-    return LrSweep("width", [float(v) for v in widths], [float(v) for v in log2_lrs], losses,
-                   half=half)
+    return _lr_sweep(data, "width", widths, log2_lrs, steps, seeds, half,
+                     lambda d, width, g: parametrized(
+                         _mlp3(d.d_in, d.d_out), width, parametrization, "adam",
+                         base_width=widths[0], zero_init=("4.weight",), generator=g))
 
 
 def mlp_coordcheck(data: Digits | FashionMNIST, widths: Sequence[int], parametrization: str,
