@@ -358,17 +358,23 @@ class _Hermite:
     tail: tuple[Tensor, Tensor]
 
     @staticmethod
-    def of(both: Pair, q: Tensor) -> _Hermite:
+    def of(both: Pair, q: Tensor, chunk: int = 256) -> _Hermite:
+        """The tables of the variances ``q`` ``(U,)``, ``chunk`` variances at a time (each
+        chunk's function values on the rule take ``chunk × 4001`` floats)."""
         z, w, h = (torch.tensor(t, dtype=q.dtype, device=q.device)
                    for t in _hermite_table(SERIES_TERMS[-1] + 1))
-        f, df = both(q.clamp_min(0.0).sqrt()[:, None] * z)  # (U, nodes)
-        coeff = tuple((g * w) @ h.T for g in (f, df))
-        tail = []
-        for c, g in zip(coeff, (f, df), strict=True):
-            total = (g * g * w).sum(-1, keepdim=True)
-            rest = (total - torch.cumsum(c * c, -1) + c * c).clamp_min(4 * _EPS * total)
-            tail.append((rest / total.clamp_min(1e-300)).sqrt())
-        return _Hermite((coeff[0], coeff[1]), (tail[0], tail[1]))
+        coeff: list[list[Tensor]] = [[], []]
+        tail: list[list[Tensor]] = [[], []]
+        for part in q.split(chunk):
+            values = both(part.clamp_min(0.0).sqrt()[:, None] * z)  # φ, φ': (chunk, nodes)
+            for k, g in enumerate(values):
+                c = (g * w) @ h.T
+                total = (g * g * w).sum(-1, keepdim=True)
+                rest = (total - torch.cumsum(c * c, -1) + c * c).clamp_min(4 * _EPS * total)
+                coeff[k].append(c)
+                tail[k].append((rest / total.clamp_min(1e-300)).sqrt())
+        return _Hermite((torch.cat(coeff[0]), torch.cat(coeff[1])),
+                        (torch.cat(tail[0]), torch.cat(tail[1])))
 
 
 def _mehler(a: _Hermite, i: Tensor, b: _Hermite, j: Tensor, rho: Tensor, tol: float
