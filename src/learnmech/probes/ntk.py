@@ -330,6 +330,9 @@ def empirical_ntk(
                               progress)
 
 
+# Row tiles of a symmetric kernel whose pieces fit one block, and their least size: two
+# tiles (three of four tile products) measured 1.26× faster than one at 500 inputs and
+# 1.57× at 2000; three were no faster at 500.
 _TILES, _MIN_TILE = 2, 128
 
 
