@@ -200,6 +200,21 @@ class Lease:
             conn.close()
 
 
+def _write_ahead_log(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """Put the database in WAL mode. Switching needs the file to itself, and SQLite answers
+    "database is locked" at once, without the connection's busy timeout, while another
+    process holds it (two drivers opening a new store together): retry for ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """A run store backed by the SQLite file at ``path`` (created on first write).
 
@@ -220,7 +235,7 @@ class Store:
         if self._conn is None:
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _write_ahead_log(conn)
                 self._open(conn)
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as err:
