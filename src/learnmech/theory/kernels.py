@@ -625,16 +625,18 @@ def _series_block(
     tol: float,
 ) -> tuple[Tensor, Tensor, float]:
     """tanh's expectations on a block ``(rows, cols)`` of inputs by the Mehler series from
-    per-input tables; entries the series cannot bound within ``tol`` by
-    :func:`expectations_with_error`. Returns both and the largest error estimate."""
+    per-input tables; entries the series cannot bound within ``tol`` by the two-dimensional
+    rule alone (the series is not tried on them again). Returns both and the largest error
+    estimate."""
     i = torch.arange(rows.start, rows.stop, device=q12.device)[:, None]
     j = torch.arange(cols.start, cols.stop, device=q12.device)[None, :]
     e, edot, bound = _mehler(ta, i, tb, j, _correlation(qa, qb, q12), tol)
     left = bound > tol
     err = _largest(bound[~left])
     if bool(left.any()):
-        e[left], edot[left], rest = expectations_with_error(
-            "tanh", qa.expand_as(q12)[left], qb.expand_as(q12)[left], q12[left], tol=tol)
+        e[left], edot[left], rest = _adaptive_quadrature(
+            _function_and_derivative("tanh"), qa.expand_as(q12)[left],
+            qb.expand_as(q12)[left], q12[left], None, tol)
         err = max(err, rest)
     return e, edot, err
 
