@@ -9,7 +9,9 @@ curvlinops-for-pytorch 3.0.1, hessian-eigenthings 1.0.0a5)::
     PYTHONPATH=src ~/venvs/peers/bin/python bench/hessian.py [--reps 5] [--target 1e-4]
 
 PyHessian runs as a subprocess on the same problem, saved to a temporary file (it times
-itself); the others run in this process.
+itself); the others run in this process. learnmech's Lanczos starts from
+``HessianOperator.gradient_start`` (the gradient direction plus half a Gaussian one, as its
+sharpness probe does); each peer from its own random start.
 
 Accuracy is matched, not the tolerance parameters (they mean different things: PyHessian
 stops when two consecutive power-iteration estimates differ by less than ``tol``
@@ -88,8 +90,8 @@ def problem(case: str) -> tuple[nn.Sequential, Tensor, Tensor, list[int]] | None
 
 def ours(model: nn.Module, x: Tensor, y: Tensor, tol: float, seed: int) -> Record:
     start = time.perf_counter()
-    top = lanczos(HessianOperator(model, F.cross_entropy, (x, y)), 1, tol=tol, max_iter=1000,
-                  seed=seed)
+    op = HessianOperator(model, F.cross_entropy, (x, y))
+    top = lanczos(op, 1, tol=tol, max_iter=1000, v0=op.gradient_start(seed))
     return time.perf_counter() - start, float(top.values[0]), top.matvecs
 
 

@@ -319,6 +319,29 @@ def test_lanczos_warm_start_and_breakdown() -> None:
     torch.testing.assert_close(res2.values, torch.full((3,), 5.0, dtype=torch.float64))
 
 
+def test_gradient_start_is_the_gradient_direction_plus_half_a_gaussian_one() -> None:
+    model, loss_fn, x, y = _problem("ce")
+    op = HessianOperator(model, loss_fn, (x, y))
+    grads = torch.autograd.grad(loss_fn(model(x), y), list(model.parameters()))
+    g = torch.cat([t.reshape(-1) for t in grads])
+    v0 = op.gradient_start(seed=3)
+    r = v0 - g / g.norm()
+    assert float(r.norm()) == pytest.approx(0.5, rel=1e-12)
+    assert v0.shape == (op.dim,)
+    assert not torch.allclose(v0, op.gradient_start(seed=4))  # the Gaussian half is seeded
+    top = lanczos(op, 1, tol=1e-10, v0=v0)
+    ref = torch.linalg.eigvalsh(_reference("ce"))[-1]
+    assert float(top.values[0]) == pytest.approx(float(ref), rel=1e-9)
+    # at a zero gradient (a zero linear model fitting zero targets) the start is Gaussian
+    lin = nn.Linear(5, 3, bias=False).double()
+    nn.init.zeros_(lin.weight)
+    start = HessianOperator(lin, _mse, (x, torch.zeros(40, 3, dtype=torch.float64))
+                            ).gradient_start(seed=0)
+    gen = torch.Generator().manual_seed(0)
+    gauss = torch.randn(15, generator=gen, dtype=torch.float64)
+    assert float((start - gauss / gauss.norm()).norm()) < 1e-6
+
+
 def test_lanczos_bad_input() -> None:
     a = DenseOperator(torch.eye(4, dtype=torch.float64))
     with pytest.raises(InputError, match="k"):

@@ -37,6 +37,7 @@ random, so call ``model.eval()`` yourself if that is what you mean.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -46,6 +47,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp
 
 from learnmech.errors import InputError
+from learnmech.linalg.operators import as_generator, random_vector
 from learnmech.memory import require_memory
 
 Batch = tuple[Any, Tensor]
@@ -188,6 +190,29 @@ class HessianOperator:
             grad_ += self.flatten(torch.autograd.grad(part, list(leaves.values())))
             value += float(part.detach())
         return value, grad_
+
+    def gradient_start(self, seed: int | torch.Generator = 0) -> Tensor:
+        """A start vector for :func:`~learnmech.linalg.lanczos`: ``ĝ + r̂/2``, the unit
+        gradient ``∇L/‖∇L‖`` plus half a unit Gaussian direction drawn from ``seed``
+        (``r̂`` alone where the gradient is zero or not finite).
+
+        After a little training the gradient lies mostly in the span of the Hessian's top
+        eigenvectors (Gur-Ari, Roberts & Dyer 2018, "Gradient descent happens in a tiny
+        subspace"), so the Krylov space it starts holds the top eigenvector after a few
+        products; the Gaussian half keeps a component along every direction, should the
+        gradient miss the top one. Measured (``bench/hessian.py``, residual tolerance
+        3e-3, five seeds): on a Fashion-MNIST MLP of 269k parameters 3–4 products instead
+        of 7–9 from a Gaussian start; on a digits MLP whose gradient is orthogonal to the
+        top eigenvector (cosine 5e-4) 12–14 instead of 12–13. For a single batch the
+        gradient comes from the graph the products use, at no extra cost.
+        """
+        r = random_vector(self, as_generator(seed))
+        r = r / r.norm()
+        g = self.loss_and_gradient()[1]
+        norm = float(g.norm())
+        if not math.isfinite(norm) or norm == 0.0:
+            return r
+        return g / norm + r / 2
 
     # ---- products ---------------------------------------------------------------------
     def matvec(self, v: Tensor) -> Tensor:

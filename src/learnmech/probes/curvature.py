@@ -29,7 +29,9 @@ class TopEigenvalue:
     warm-started from the last top eigenvector kept under the same ``key``.
 
     Along a run the operator changes slowly, so a warm start usually needs a handful of
-    products; ``seed`` draws a start vector where none is kept.
+    products. Where none is kept, a Hessian starts from its gradient direction
+    (:meth:`~learnmech.linalg.HessianOperator.gradient_start`, Gaussian half from
+    ``seed``), any other operator from a Gaussian vector drawn from ``seed``.
     """
 
     def __init__(self, tol: float, max_iter: int) -> None:
@@ -41,8 +43,10 @@ class TopEigenvalue:
         self._v = {}
 
     def __call__(self, op: SymmetricOperator, key: str = "", seed: int = 0) -> float:
-        top = lanczos(op, 1, tol=self.tol, max_iter=self.max_iter, v0=self._v.get(key),
-                      seed=seed)
+        v0 = self._v.get(key)
+        if v0 is None and isinstance(op, HessianOperator):
+            v0 = op.gradient_start(seed)
+        top = lanczos(op, 1, tol=self.tol, max_iter=self.max_iter, v0=v0, seed=seed)
         self._v[key] = top.vectors[:, 0]
         return float(top.values[0])
 
