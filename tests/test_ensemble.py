@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import learnmech.ensemble
 from learnmech.ensemble import (
     _Layout,
     ensemble_key,
@@ -49,7 +50,9 @@ RULES = {
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
-def test_ensemble_equals_one_by_one(name: str) -> None:
+def test_ensemble_equals_one_by_one(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # vectorized probes in chunks of 25 examples (the last of each split shorter)
+    monkeypatch.setattr(learnmech.ensemble, "_PROBE_ROWS", 100)
     systems = _members(RULES[name])
     probes = ["loss", "accuracy", "weight_svals"]  # vectorized and per-member probes
     together = train_ensemble(systems, probes, SCHEDULE)
@@ -171,9 +174,9 @@ def test_stacked_forward_and_objective_against_the_module(loss_name: str) -> Non
     own_x = torch.stack([data.x_train[:7], data.x_train[3:10], data.x_train[5:12]])
     own_y = torch.stack([data.y_train[:7], data.y_train[3:10], data.y_train[5:12]])
     for generic in (False, True):
-        forward = stacked_forward(template, layout, generic=generic)
-        shared = forward(params, data.x_train)
-        own = forward(params, own_x)
+        forward = stacked_forward(template, generic=generic)
+        shared = forward(layout.unflatten_stacked(params), data.x_train)
+        own = forward(layout.unflatten_stacked(params), own_x)
         for k, (model, *_) in enumerate(members):
             with torch.no_grad():
                 torch.testing.assert_close(shared[k], model(data.x_train), rtol=1e-12, atol=0)
