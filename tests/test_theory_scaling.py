@@ -64,6 +64,7 @@ def test_log_sum_exp_form_equals_the_law_written_out(law):
     lv = {k: np.log(x) for k, x in v.items()}
     direct = DIRECT[law](fam.natural(theta), v)
     np.testing.assert_allclose(np.exp(fam.log_predict(theta, lv)), direct, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(fam.value_jac(theta, lv)[0]), direct, rtol=1e-12)
     batch = np.stack([theta, theta + 0.01], axis=1)
     np.testing.assert_allclose(fam.log_predict(batch, lv)[0], fam.log_predict(theta, lv))
 
