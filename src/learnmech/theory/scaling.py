@@ -16,13 +16,14 @@ The fit minimises the Huber loss of the log-loss residuals ``r_i = log L_i − l
     J(θ) = Σ_i h_δ(r_i),   h_δ(r) = r²/2 if |r| ≤ δ else δ(|r| − δ/2),
 
 summed over points (δ = 10⁻³ by default, as in Hoffmann et al. and Besiroglu et al.).
-L-BFGS (SciPy) starts from the best points of a grid. L-BFGS-B measures its stopping
-tolerances in absolute terms when the objective is below 1, and the summed Huber
-objective is of order δ·n. So the minimiser works on ``J/δ²`` (the Huber loss in units
-of δ) with tight tolerances, and it restarts from its own answer until the objective stops
-improving. The early stop described by Besiroglu et al. (2024), where the fit halts
-near its starting point, therefore cannot happen: :attr:`Fit.converged` reports the
-final gradient.
+L-BFGS (SciPy) starts from the best points of a grid, best first, until a Bayesian
+stopping rule (Boender and Rinnooy Kan 1987) expects no unseen local minimum. L-BFGS-B
+measures its stopping tolerances in absolute terms when the objective is below 1, and
+the summed Huber objective is of order δ·n. So the minimiser works on ``J/δ²`` (the
+Huber loss in units of δ) with tight tolerances, and it restarts from its own answer
+until the objective stops improving. The early stop described by Besiroglu et al.
+(2024), where the fit halts near its starting point, therefore cannot happen:
+:attr:`Fit.converged` reports the final gradient.
 
 Uncertainty comes from the bootstrap (resample the points, refit from the point
 estimate). Percentile intervals are used for parameters, derived quantities and
@@ -449,6 +450,22 @@ def _lbfgs(fun: Callable[[Array], tuple[float, Array]], x0: Array, rounds: int =
     return x, value
 
 
+def _enough_starts(values: Sequence[float], tol: float = 1e-6) -> bool:
+    """Boender and Rinnooy Kan's (1987) Bayesian stopping rule for a multi-start.
+
+    After ``n`` local searches that ended at ``w`` distinct minima, the posterior mean of
+    the number of local minima is ``w (n − 1)/(n − w − 2)`` (uniform prior on their
+    number and on the relative sizes of their basins); stop once it is below ``w + 1/2``,
+    i.e. no unseen minimum is expected. One minimum needs 8 agreeing starts, two need 17.
+    ``values`` are the ends ``J/δ²`` of the searches; ends within ``tol·max(|J/δ²|, 1)``
+    of each other count as one minimum (L-BFGS ends agree to ~10⁻⁸ relative in a minimum).
+    """
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    w = 1 + int(np.sum(np.diff(v) > tol * np.maximum(np.abs(v[1:]), 1.0)))
+    return n > w + 2 and w * (n - 1) / (n - w - 2) < w + 0.5
+
+
 @dataclass
 class Fit:
     """A fitted scaling law.
@@ -463,7 +480,7 @@ class Fit:
             the absolute per-point contributions to it (0 at an exact stationary point).
         converged: ``gradient ≤ 1e-6``.
         n_points: number of points fitted; ``delta``: the Huber threshold.
-        n_starts: number of L-BFGS starts; ``start_values``: their end objectives ``J``.
+        n_starts: number of L-BFGS starts made; ``start_values``: their end objectives ``J``.
         residuals: ``log L − log L̂`` at the fitted points.
     """
 
@@ -525,6 +542,7 @@ def fit(
     starts: int | None = 16,
     x0: Sequence[float] | None = None,
     weights: Sequence[float] | None = None,
+    early_stop: bool = True,
 ) -> Fit:
     """Fit ``law`` to the rows of ``data`` (columns: the family's variables and ``loss``).
 
@@ -535,9 +553,12 @@ def fit(
         loss: the name of the loss column (positive values).
         delta: the Huber threshold δ on log-loss residuals.
         grid: values per log-space parameter replacing the family's default grid.
-        starts: L-BFGS starts from this many best grid points (``None``: every point).
+        starts: L-BFGS starts from at most this many best grid points, best first
+            (``None``: every point).
         x0: start from this single log-space parameter vector instead of the grid.
         weights: optional per-point weights on the Huber terms (the bootstrap uses counts).
+        early_stop: stop the multi-start once :func:`_enough_starts` (Boender and
+            Rinnooy Kan's Bayesian rule) judges that every local minimum has been found.
 
     Returns:
         The best :class:`Fit` over all starts.
@@ -568,9 +589,11 @@ def fit(
     ends = []
     for c in candidates:
         x, value = _lbfgs(fun, c)
-        ends.append(value * delta**2)
+        ends.append(value)
         if best is None or value < best[1]:
             best = (x, value)
+        if early_stop and _enough_starts(ends):
+            break
     assert best is not None
     theta, value = best
     nat = {k: float(v) for k, v in fam.natural(theta).items()}
@@ -579,7 +602,8 @@ def fit(
     return Fit(
         law=fam.name, theta=theta, params=nat, derived=fam.derived(nat),
         objective=value * delta**2, gradient=g, converged=bool(g <= 1e-6),
-        n_points=len(y), delta=delta, n_starts=len(candidates), start_values=ends,
+        n_points=len(y), delta=delta, n_starts=len(ends),
+        start_values=[v * delta**2 for v in ends],
         residuals=y - pred,
     )
 
