@@ -358,16 +358,21 @@ class _AttentionWatcher(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None
                            ) -> Any:
         kwargs = kwargs or {}
-        with torch.no_grad():  # the recorded pass may be a training step's
-            if func is F.scaled_dot_product_attention:
-                self.recorder.record_logits(_sdpa_logits(*args, **kwargs))
-            elif func is F.multi_head_attention_forward:
-                self.recorder.record_logits(_mha_logits(*args, **kwargs))
-            elif func in (F.softmax, torch.softmax, Tensor.softmax) and args:
-                x = args[0]
-                if isinstance(x, Tensor) and x.ndim >= 2 and x.shape[-1] == x.shape[-2] > 1:
-                    self.recorder.record_logits(x)
+        if func in _ATTENTION_CALLS:  # every other call passes straight through
+            with torch.no_grad():  # the recorded pass may be a training step's
+                if func is F.scaled_dot_product_attention:
+                    self.recorder.record_logits(_sdpa_logits(*args, **kwargs))
+                elif func is F.multi_head_attention_forward:
+                    self.recorder.record_logits(_mha_logits(*args, **kwargs))
+                elif args:  # a softmax
+                    x = args[0]
+                    if isinstance(x, Tensor) and x.ndim >= 2 and x.shape[-1] == x.shape[-2] > 1:
+                        self.recorder.record_logits(x)
         return func(*args, **kwargs)
+
+
+_ATTENTION_CALLS = frozenset({F.scaled_dot_product_attention, F.multi_head_attention_forward,
+                              F.softmax, torch.softmax, Tensor.softmax})
 
 
 def _sdpa_logits(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
