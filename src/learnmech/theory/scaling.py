@@ -350,6 +350,13 @@ def _relative_gradient(fam: Family, th: Array, lv: Mapping[str, Array], y: Array
     return float(np.max(net / np.maximum(gross, 1e-300)))
 
 
+_CHUNK_RESIDUALS = 2**14
+"""Residuals per batched evaluation: 128 kB per temporary, which stays in cache and below
+the allocator's threshold for fresh pages (twice that is two to three times slower on a
+2-core Intel laptop; a whole bootstrap batch at once, 400 × 240 residuals, pays page
+faults on every evaluation unless an earlier large allocation raised that threshold)."""
+
+
 def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weights: Array,
             theta0: Array, iters: int = 200, h: float = 1e-7) -> Array:
     """Minimise ``J_b(θ)/δ² = Σ_i w_bi h₁(r_i/δ)`` for a batch of weight rows ``b`` at once.
@@ -363,14 +370,18 @@ def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weight
     th = np.array(theta0, dtype=float)
     batch, p = th.shape
     eye = np.eye(p)
+    rows = max(1, _CHUNK_RESIDUALS // len(y))  # rows per evaluation, as in the grid search
 
     def value_grad(t: Array, w: Array) -> tuple[Array, Array]:
+        value, grad = np.empty(len(t)), np.empty_like(t)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            pred, jac = fam.value_jac(t.T, lv)
-            u = (y - pred) / delta
-            psi = np.clip(u, -1.0, 1.0)
-            value = np.sum(w * psi * (u - 0.5 * psi), axis=1)
-            grad = -np.einsum("bn,bnp->bp", w * psi, jac) / delta
+            for i in range(0, len(t), rows):
+                pred, jac = fam.value_jac(t[i : i + rows].T, lv)
+                u = (y - pred) / delta
+                psi = np.clip(u, -1.0, 1.0)
+                wi = w[i : i + rows]
+                value[i : i + rows] = np.sum(wi * psi * (u - 0.5 * psi), axis=1)
+                grad[i : i + rows] = -np.einsum("bn,bnp->bp", wi * psi, jac) / delta
         return np.where(np.isfinite(value), value, np.inf), grad
 
     value, grad = value_grad(th, weights)
@@ -403,11 +414,10 @@ def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weight
 
 
 def _grid_values(fam: Family, grid: Array, lv: Mapping[str, Array], y: Array, delta: float,
-                 weights: Array | None, residuals: int = 2**14) -> Array:
-    """``J/δ²`` at every row of ``grid`` (shape ``(m, p)``), vectorized in chunks of about
-    ``residuals`` residuals (128 kB per temporary, so that they stay in cache: twice that
-    is two to three times slower on a 2-core Intel laptop)."""
-    chunk = max(1, residuals // len(y))
+                 weights: Array | None) -> Array:
+    """``J/δ²`` at every row of ``grid`` (shape ``(m, p)``), vectorized in chunks of
+    :data:`_CHUNK_RESIDUALS` residuals."""
+    chunk = max(1, _CHUNK_RESIDUALS // len(y))
     out = np.empty(len(grid))
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(0, len(grid), chunk):
