@@ -8,8 +8,9 @@ with its analytic gradient):
 * point fit: L-BFGS-B from every point of their 4500-point grid, keep the best;
 * bootstrap: refit every resample with BFGS from Hoffmann et al.'s published values.
 
-learnmech: ``theory.scaling.fit`` (L-BFGS from the 16 best grid points, restarted until the
-objective stops improving) and ``theory.scaling.bootstrap`` (one batched damped-Newton
+learnmech: ``theory.scaling.fit`` (L-BFGS from the best grid points, at most 16, until a
+Bayesian stopping rule expects no unseen minimum; each restarted until the objective
+stops improving) and ``theory.scaling.bootstrap`` (one batched damped-Newton
 solve for all resamples from the point estimate). Both sides are timed in one run,
 interleaved (``bench/timing.py``, ``--repeats`` pairs); the script prints median times,
 the ratio Epoch / learnmech as median [min–max] over the pairs, and how far the answers

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.nn import functional as F
 
-from learnmech.coordcheck import _update_ratio, previous_token_task, verify_mup
+from learnmech.coordcheck import _build, _update_ratio, previous_token_task, verify_mup
 from learnmech.errors import InputError
 from learnmech.models import char_transformer
 from learnmech.param import parametrized
@@ -35,6 +35,24 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 def mlp(width: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
                          nn.Linear(width, 10))
+
+
+def test_models_are_built_with_the_weights_torch_manual_seed_gives():
+    """Reference: the factory called after ``torch.manual_seed``; the build leaves the
+    global random state as it found it."""
+    factories = [mlp, lambda n: parametrized(mlp, n, "mup", "adam", base_width=64)]
+    for factory in factories:
+        for seed in (0, 7):
+            state = torch.get_rng_state()
+            model, _ = _build(factory, 128, seed, "adam", 0.01)
+            assert torch.equal(torch.get_rng_state(), state)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                built = factory(128)
+            ref = built[0] if isinstance(built, tuple) else built
+            for (name, p), (_, q) in zip(model.named_parameters(), ref.named_parameters(),
+                                         strict=True):
+                assert torch.equal(p, q), name
 
 
 @pytest.mark.parametrize(("optimizer", "lr"), [("adam", 0.01), ("sgd", 0.5)])

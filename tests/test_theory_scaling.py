@@ -64,6 +64,7 @@ def test_log_sum_exp_form_equals_the_law_written_out(law):
     lv = {k: np.log(x) for k, x in v.items()}
     direct = DIRECT[law](fam.natural(theta), v)
     np.testing.assert_allclose(np.exp(fam.log_predict(theta, lv)), direct, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(fam.value_jac(theta, lv)[0]), direct, rtol=1e-12)
     batch = np.stack([theta, theta + 0.01], axis=1)
     np.testing.assert_allclose(fam.log_predict(batch, lv)[0], fam.log_predict(theta, lv))
 
@@ -164,10 +165,45 @@ def test_best_grid_starts_reach_the_optimum_of_all_starts():
     data = _chinchilla_frame(sigma=0.02, seed=2, k=6)
     grid = {"e": [-1, 1], "a": [0, 10, 20], "b": [0, 10, 20], "alpha": [0, 1],
             "beta": [0, 1]}
-    every = S.fit(data, "chinchilla", grid=grid, starts=None)
-    best = S.fit(data, "chinchilla", grid=grid, starts=8)
+    every = S.fit(data, "chinchilla", grid=grid, starts=None, early_stop=False)
+    best = S.fit(data, "chinchilla", grid=grid, starts=8, early_stop=False)
     assert every.n_starts == 2 * 3 * 3 * 2 * 2
     assert best.objective <= every.objective * (1 + 1e-9)
+
+
+def test_stopping_rule_follows_the_posterior_mean_number_of_minima():
+    """Boender and Rinnooy Kan: stop once w(n−1)/(n−w−2) < w + 1/2, i.e. after 8 starts
+    into one minimum, 17 into two; ends within the tolerance are one minimum."""
+    one = [1000.0 + 1e-7 * k for k in range(8)]
+    assert not S._enough_starts(one[:7]) and S._enough_starts(one)
+    two = [1000.0, 1011.0] * 9
+    assert not S._enough_starts(two[:16]) and S._enough_starts(two[:17])
+    assert not S._enough_starts([1000.0 + 0.01 * k for k in range(8)])  # 8 minima
+
+
+def test_early_stopped_fit_reaches_the_best_of_scipy_from_every_grid_point():
+    """Reference: SciPy L-BFGS-B with default tolerances from all 72 points of a coarse
+    grid on the summed Huber loss (the procedure of Besiroglu et al.), best end kept; the
+    fit searches from the default grid's best points and stops after 8 of them."""
+    data = _chinchilla_frame({"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35,
+                              "beta": 0.37}, sigma=0.02, seed=3, k=7)
+    grid = {"e": [-1, 1], "a": [0, 10, 20], "b": [0, 10, 20], "alpha": [0, 1],
+            "beta": [0, 1]}
+    fam = S.family("chinchilla")
+    lv, y = S._log_columns(fam, data, "loss")
+
+    def huber(theta):
+        pred, jac = fam.value_jac(theta, lv)
+        r = y - pred
+        return S.huber(r, 1e-3).sum(), -np.clip(r, -1e-3, 1e-3) @ jac
+
+    ends = [minimize(huber, np.array(start, float), jac=True, method="L-BFGS-B")
+            for start in S._grid(fam, grid)]
+    ref = min((r for r in ends if r.success), key=lambda r: r.fun)
+    ours = S.fit(data, fam)
+    assert ours.n_starts < 16  # the rule stopped the multi-start
+    assert ours.objective <= ref.fun * (1 + 1e-9)
+    np.testing.assert_allclose(ours.theta, ref.x, atol=1e-3)
 
 
 def test_chinchilla_compute_optimal_numeric_equals_closed_form():

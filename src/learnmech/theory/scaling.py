@@ -16,13 +16,14 @@ The fit minimises the Huber loss of the log-loss residuals ``r_i = log L_i − l
     J(θ) = Σ_i h_δ(r_i),   h_δ(r) = r²/2 if |r| ≤ δ else δ(|r| − δ/2),
 
 summed over points (δ = 10⁻³ by default, as in Hoffmann et al. and Besiroglu et al.).
-L-BFGS (SciPy) starts from the best points of a grid. L-BFGS-B measures its stopping
-tolerances in absolute terms when the objective is below 1, and the summed Huber
-objective is of order δ·n. So the minimiser works on ``J/δ²`` (the Huber loss in units
-of δ) with tight tolerances, and it restarts from its own answer until the objective stops
-improving. The early stop described by Besiroglu et al. (2024), where the fit halts
-near its starting point, therefore cannot happen: :attr:`Fit.converged` reports the
-final gradient.
+L-BFGS (SciPy) starts from the best points of a grid, best first, until a Bayesian
+stopping rule (Boender and Rinnooy Kan 1987) expects no unseen local minimum. L-BFGS-B
+measures its stopping tolerances in absolute terms when the objective is below 1, and
+the summed Huber objective is of order δ·n. So the minimiser works on ``J/δ²`` (the
+Huber loss in units of δ) with tight tolerances, and it restarts from its own answer
+until the objective stops improving. The early stop described by Besiroglu et al.
+(2024), where the fit halts near its starting point, therefore cannot happen:
+:attr:`Fit.converged` reports the final gradient.
 
 Uncertainty comes from the bootstrap (resample the points, refit from the point
 estimate). Percentile intervals are used for parameters, derived quantities and
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +54,16 @@ from threadpoolctl import ThreadpoolController
 from learnmech.errors import InputError
 
 Array = np.ndarray
-# (θ (p,) or (p, m), log-variables {name: (n,)}) -> (log L̂, Jacobian in θ)
+# (θ (p,) or (p, m), log-variables {name: (n,)}) -> log L̂, and with its Jacobian in θ
+Value = Callable[[Array, Mapping[str, Array]], Array]
 ValueJac = Callable[[Array, Mapping[str, Array]], tuple[Array, Array]]
+
+
+def _lse(*zs: Array) -> Array:
+    """``LSE(z) = log Σ_j exp(z_j)`` (stable); arguments broadcast."""
+    m = functools.reduce(np.maximum, zs)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return m + np.log(functools.reduce(np.add, [np.exp(z - m) for z in zs]))
 
 
 def _lse_w(*zs: Array) -> tuple[Array, tuple[Array, ...]]:
@@ -80,9 +90,10 @@ class Family:
         variables: the input columns (``("N", "D")`` or ``("x",)``).
         theta: names of the fitted, unconstrained parameters (``e = log E``, ...).
         grid: default multi-start grid, one list of values per entry of ``theta``.
-        value_jac: ``(θ, {variable: log values (n,)}) -> (log L̂, ∂ log L̂/∂θ)``; ``θ`` of
-            shape ``(p,)`` gives ``(n,)`` and ``(n, p)``, a batch ``(p, m)`` gives
-            ``(m, n)`` and ``(m, n, p)``.
+        value: ``(θ, {variable: log values (n,)}) -> log L̂``; ``θ`` of shape ``(p,)``
+            gives ``(n,)``, a batch ``(p, m)`` gives ``(m, n)``.
+        value_jac: the same with the Jacobian ``∂ log L̂/∂θ``, ``(n, p)`` or ``(m, n, p)``
+            (``value`` skips the Jacobian: the grid search evaluates thousands of points).
         natural: maps ``theta`` to the parameters as usually quoted.
         derived: extra quantities computed from the natural parameters.
     """
@@ -92,13 +103,14 @@ class Family:
     variables: tuple[str, ...]
     theta: tuple[str, ...]
     grid: tuple[tuple[float, ...], ...]
+    value: Value
     value_jac: ValueJac
     natural: Callable[[Array], dict[str, float]]
     derived: Callable[[dict[str, float]], dict[str, float]] = lambda p: {}
 
     def log_predict(self, theta: Array, log_vars: Mapping[str, Array]) -> Array:
         """``log L̂`` at ``log_vars`` for ``θ`` of shape ``(p,)`` or a batch ``(p, m)``."""
-        return self.value_jac(theta, log_vars)[0]
+        return self.value(theta, log_vars)
 
 
 def _unpack(theta: Array) -> list[Array]:
@@ -111,6 +123,11 @@ def _jac(*columns: Array) -> Array:
     return np.stack(np.broadcast_arrays(*columns), axis=-1)
 
 
+def _power_law_value(th: Array, lv: Mapping[str, Array]) -> Array:
+    e, a, al = _unpack(th)
+    return _lse(a - al * lv["x"], e + 0 * lv["x"])
+
+
 def _power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     """``log L = LSE(a − α log x, e)``."""
     e, a, al = _unpack(th)
@@ -119,11 +136,23 @@ def _power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     return value, _jac(s2, s1, -s1 * x)
 
 
+def _pure_power_law_value(th: Array, lv: Mapping[str, Array]) -> Array:
+    a, al = _unpack(th)
+    return a - al * lv["x"]
+
+
 def _pure_power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     """``log L = a − α log x``."""
     a, al = _unpack(th)
     x = lv["x"]
     return a - al * x, _jac(1.0 + 0 * x + 0 * a, -x + 0 * a)
+
+
+def _broken_power_law_value(th: Array, lv: Mapping[str, Array]) -> Array:
+    e, a, al, dl, lb, ls = _unpack(th)
+    x = lv["x"]
+    s = np.exp(ls)
+    return _lse(a - al * x - dl * s * np.logaddexp(0.0, (x - lb) / s), e + 0 * x)
 
 
 def _broken_power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
@@ -139,6 +168,11 @@ def _broken_power_law(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]
                        -s1 * dl * s * (sp - u * sig))
 
 
+def _chinchilla_value(th: Array, lv: Mapping[str, Array]) -> Array:
+    e, a, b, al, be = _unpack(th)
+    return _lse(a - al * lv["N"], b - be * lv["D"], e + 0 * lv["N"])
+
+
 def _chinchilla(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     """``log L = LSE(a − α log N, b − β log D, e)``."""
     e, a, b, al, be = _unpack(th)
@@ -147,12 +181,23 @@ def _chinchilla(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     return value, _jac(s3, s1, s2, -s1 * n, -s2 * d)
 
 
+def _kaplan_value(th: Array, lv: Mapping[str, Array]) -> Array:
+    nc, dc, an, ad = _unpack(th)
+    return ad * _lse(an / ad * (nc - lv["N"]), dc - lv["D"])
+
+
 def _kaplan(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
     """``log L = α_D · LSE((α_N/α_D)(log N_c − log N), log D_c − log D)``."""
     nc, dc, an, ad = _unpack(th)
     gap = nc - lv["N"]
     w, (s1, s2) = _lse_w(an / ad * gap, dc - lv["D"])
     return ad * w, _jac(s1 * an, ad * s2, s1 * gap, w - s1 * an / ad * gap)
+
+
+def _quanta_value(th: Array, lv: Mapping[str, Array]) -> Array:
+    e, a, b, al = _unpack(th)
+    w = _lse(a - lv["N"], b - lv["D"] / (1 + al))
+    return _lse(e + 0 * w, al * w)
 
 
 def _quanta(th: Array, lv: Mapping[str, Array]) -> tuple[Array, Array]:
@@ -179,13 +224,13 @@ FAMILIES: dict[str, Family] = {
             "power_law", "L(x) = E + A·x^−α", ("x",), ("e", "a", "alpha"),
             ((-1.0, -0.5, 0.0, 0.5, 1.0), (0.0, 2.5, 5.0, 10.0, 15.0, 20.0),
              (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)),
-            _power_law,
+            _power_law_value, _power_law,
             lambda t: {"E": _EXP(t[0]), "A": _EXP(t[1]), "alpha": t[2]},
         ),
         Family(
             "pure_power_law", "L(x) = A·x^−α", ("x",), ("a", "alpha"),
             ((0.0, 2.5, 5.0, 10.0, 15.0, 20.0), (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)),
-            _pure_power_law,
+            _pure_power_law_value, _pure_power_law,
             lambda t: {"A": _EXP(t[0]), "alpha": t[1]},
         ),
         Family(
@@ -193,7 +238,7 @@ FAMILIES: dict[str, Family] = {
             ("e", "a", "alpha", "delta_alpha", "log_x_break", "log_s"),
             ((-1.0, 0.0, 1.0), (0.0, 5.0, 10.0), (0.0, 0.5, 1.0),
              (-0.5, 0.0, 0.5, 1.0), (2.0, 5.0, 8.0, 11.0, 14.0), (-1.0, 0.0)),
-            _broken_power_law,
+            _broken_power_law_value, _broken_power_law,
             lambda t: {"E": _EXP(t[0]), "A": _EXP(t[1]), "alpha": t[2], "delta_alpha": t[3],
                        "x_break": _EXP(t[4]), "s": _EXP(t[5])},
         ),
@@ -203,7 +248,7 @@ FAMILIES: dict[str, Family] = {
             ((-1.0, -0.5, 0.0, 0.5, 1.0), (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
              (0.0, 5.0, 10.0, 15.0, 20.0, 25.0), (0.0, 0.5, 1.0, 1.5, 2.0),
              (0.0, 0.5, 1.0, 1.5, 2.0)),
-            _chinchilla,
+            _chinchilla_value, _chinchilla,
             lambda t: {"E": _EXP(t[0]), "A": _EXP(t[1]), "B": _EXP(t[2]), "alpha": t[3],
                        "beta": t[4]},
             _chinchilla_derived,
@@ -213,7 +258,7 @@ FAMILIES: dict[str, Family] = {
             ("log_Nc", "log_Dc", "alpha_N", "alpha_D"),
             ((5.0, 10.0, 15.0, 20.0, 25.0, 30.0), (5.0, 10.0, 15.0, 20.0, 25.0, 30.0),
              (0.05, 0.1, 0.2, 0.4, 0.8), (0.05, 0.1, 0.2, 0.4, 0.8)),
-            _kaplan,
+            _kaplan_value, _kaplan,
             lambda t: {"N_c": _EXP(t[0]), "D_c": _EXP(t[1]), "alpha_N": t[2], "alpha_D": t[3]},
         ),
         Family(
@@ -221,7 +266,7 @@ FAMILIES: dict[str, Family] = {
             ("e", "a", "b", "alpha"),
             ((-1.0, -0.5, 0.0, 0.5, 1.0), (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
              (0.0, 2.5, 5.0, 10.0, 15.0), (0.1, 0.25, 0.5, 1.0, 1.5, 2.0)),
-            _quanta,
+            _quanta_value, _quanta,
             lambda t: {"E": _EXP(t[0]), "A": _EXP(t[1]), "B": _EXP(t[2]), "alpha": t[3]},
             lambda p: {"alpha_D": p["alpha"] / (1 + p["alpha"])},
         ),
@@ -280,13 +325,14 @@ def _objective(fam: Family, lv: Mapping[str, Array], y: Array, delta: float,
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             pred, jac = fam.value_jac(th, lv)
         u = (y - pred) / delta
-        if not np.all(np.isfinite(u)):
-            return float("inf"), np.zeros_like(th)
         psi = np.clip(u, -1.0, 1.0)  # h₁'(u)
         terms = psi * (u - 0.5 * psi)  # h₁(u): u²/2 inside, |u| − 1/2 outside
         if weights is not None:
             terms, psi = terms * weights, psi * weights
-        return float(terms.sum()), -(psi / delta) @ jac
+        value = float(terms.sum())  # not finite iff some u is not (h₁(±∞) = ∞)
+        if not math.isfinite(value):
+            return float("inf"), np.zeros_like(th)
+        return value, (psi @ jac) * (-1.0 / delta)
 
     return fun
 
@@ -304,6 +350,13 @@ def _relative_gradient(fam: Family, th: Array, lv: Mapping[str, Array], y: Array
     return float(np.max(net / np.maximum(gross, 1e-300)))
 
 
+_CHUNK_RESIDUALS = 2**14
+"""Residuals per batched evaluation: 128 kB per temporary, which stays in cache and below
+the allocator's threshold for fresh pages (twice that is two to three times slower on a
+2-core Intel laptop; a whole bootstrap batch at once, 400 × 240 residuals, pays page
+faults on every evaluation unless an earlier large allocation raised that threshold)."""
+
+
 def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weights: Array,
             theta0: Array, iters: int = 200, h: float = 1e-7) -> Array:
     """Minimise ``J_b(θ)/δ² = Σ_i w_bi h₁(r_i/δ)`` for a batch of weight rows ``b`` at once.
@@ -317,14 +370,18 @@ def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weight
     th = np.array(theta0, dtype=float)
     batch, p = th.shape
     eye = np.eye(p)
+    rows = max(1, _CHUNK_RESIDUALS // len(y))  # rows per evaluation, as in the grid search
 
     def value_grad(t: Array, w: Array) -> tuple[Array, Array]:
+        value, grad = np.empty(len(t)), np.empty_like(t)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            pred, jac = fam.value_jac(t.T, lv)
-            u = (y - pred) / delta
-            psi = np.clip(u, -1.0, 1.0)
-            value = np.sum(w * psi * (u - 0.5 * psi), axis=1)
-            grad = -np.einsum("bn,bnp->bp", w * psi, jac) / delta
+            for i in range(0, len(t), rows):
+                pred, jac = fam.value_jac(t[i : i + rows].T, lv)
+                u = (y - pred) / delta
+                psi = np.clip(u, -1.0, 1.0)
+                wi = w[i : i + rows]
+                value[i : i + rows] = np.sum(wi * psi * (u - 0.5 * psi), axis=1)
+                grad[i : i + rows] = -np.einsum("bn,bnp->bp", wi * psi, jac) / delta
         return np.where(np.isfinite(value), value, np.inf), grad
 
     value, grad = value_grad(th, weights)
@@ -357,14 +414,17 @@ def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weight
 
 
 def _grid_values(fam: Family, grid: Array, lv: Mapping[str, Array], y: Array, delta: float,
-                 weights: Array | None, chunk: int = 2048) -> Array:
-    """``J/δ²`` at every row of ``grid`` (shape ``(m, p)``), vectorized in chunks."""
-    w = np.ones_like(y) if weights is None else weights
+                 weights: Array | None) -> Array:
+    """``J/δ²`` at every row of ``grid`` (shape ``(m, p)``), vectorized in chunks of
+    :data:`_CHUNK_RESIDUALS` residuals."""
+    chunk = max(1, _CHUNK_RESIDUALS // len(y))
     out = np.empty(len(grid))
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(0, len(grid), chunk):
-            pred = fam.log_predict(grid[i : i + chunk].T, lv)
-            vals = np.sum(w * huber((y - pred) / delta, 1.0), axis=1)
+            u = (y - fam.value(grid[i : i + chunk].T, lv)) / delta
+            psi = np.clip(u, -1.0, 1.0)
+            terms = psi * (u - 0.5 * psi)  # h₁(u)
+            vals = terms.sum(axis=1) if weights is None else terms @ weights
             out[i : i + chunk] = np.where(np.isfinite(vals), vals, np.inf)
     return out
 
@@ -400,6 +460,22 @@ def _lbfgs(fun: Callable[[Array], tuple[float, Array]], x0: Array, rounds: int =
     return x, value
 
 
+def _enough_starts(values: Sequence[float], tol: float = 1e-6) -> bool:
+    """Boender and Rinnooy Kan's (1987) Bayesian stopping rule for a multi-start.
+
+    After ``n`` local searches that ended at ``w`` distinct minima, the posterior mean of
+    the number of local minima is ``w (n − 1)/(n − w − 2)`` (uniform prior on their
+    number and on the relative sizes of their basins); stop once it is below ``w + 1/2``,
+    i.e. no unseen minimum is expected. One minimum needs 8 agreeing starts, two need 17.
+    ``values`` are the ends ``J/δ²`` of the searches; ends within ``tol·max(|J/δ²|, 1)``
+    of each other count as one minimum (L-BFGS ends agree to ~10⁻⁸ relative in a minimum).
+    """
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    w = 1 + int(np.sum(np.diff(v) > tol * np.maximum(np.abs(v[1:]), 1.0)))
+    return n > w + 2 and w * (n - 1) / (n - w - 2) < w + 0.5
+
+
 @dataclass
 class Fit:
     """A fitted scaling law.
@@ -414,7 +490,7 @@ class Fit:
             the absolute per-point contributions to it (0 at an exact stationary point).
         converged: ``gradient ≤ 1e-6``.
         n_points: number of points fitted; ``delta``: the Huber threshold.
-        n_starts: number of L-BFGS starts; ``start_values``: their end objectives ``J``.
+        n_starts: number of L-BFGS starts made; ``start_values``: their end objectives ``J``.
         residuals: ``log L − log L̂`` at the fitted points.
     """
 
@@ -476,6 +552,7 @@ def fit(
     starts: int | None = 16,
     x0: Sequence[float] | None = None,
     weights: Sequence[float] | None = None,
+    early_stop: bool = True,
 ) -> Fit:
     """Fit ``law`` to the rows of ``data`` (columns: the family's variables and ``loss``).
 
@@ -486,9 +563,12 @@ def fit(
         loss: the name of the loss column (positive values).
         delta: the Huber threshold δ on log-loss residuals.
         grid: values per log-space parameter replacing the family's default grid.
-        starts: L-BFGS starts from this many best grid points (``None``: every point).
+        starts: L-BFGS starts from at most this many best grid points, best first
+            (``None``: every point).
         x0: start from this single log-space parameter vector instead of the grid.
         weights: optional per-point weights on the Huber terms (the bootstrap uses counts).
+        early_stop: stop the multi-start once :func:`_enough_starts` (Boender and
+            Rinnooy Kan's Bayesian rule) judges that every local minimum has been found.
 
     Returns:
         The best :class:`Fit` over all starts.
@@ -519,9 +599,11 @@ def fit(
     ends = []
     for c in candidates:
         x, value = _lbfgs(fun, c)
-        ends.append(value * delta**2)
+        ends.append(value)
         if best is None or value < best[1]:
             best = (x, value)
+        if early_stop and _enough_starts(ends):
+            break
     assert best is not None
     theta, value = best
     nat = {k: float(v) for k, v in fam.natural(theta).items()}
@@ -530,7 +612,8 @@ def fit(
     return Fit(
         law=fam.name, theta=theta, params=nat, derived=fam.derived(nat),
         objective=value * delta**2, gradient=g, converged=bool(g <= 1e-6),
-        n_points=len(y), delta=delta, n_starts=len(candidates), start_values=ends,
+        n_points=len(y), delta=delta, n_starts=len(ends),
+        start_values=[v * delta**2 for v in ends],
         residuals=y - pred,
     )
 
