@@ -74,6 +74,39 @@ def test_newer_schema_is_refused_with_a_clear_error(tmp_path):
         Store(path).runs()
 
 
+class _CtrlCAfterBegin(sqlite3.Connection):
+    """A connection whose next ``BEGIN IMMEDIATE`` succeeds and is then hit by Ctrl-C:
+    Python raises a pending SIGINT right after the call that was running returns."""
+
+    armed = False
+
+    def execute(self, sql, *args):
+        cursor = super().execute(sql, *args)
+        if self.armed and sql == "BEGIN IMMEDIATE":
+            self.armed = False
+            raise KeyboardInterrupt
+        return cursor
+
+
+def test_ctrl_c_just_after_begin_leaves_the_store_unlocked(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.reclaim()  # creates the store
+    store.close()
+    store._conn = sqlite3.connect(store.path, timeout=30, isolation_level=None,
+                                  factory=_CtrlCAfterBegin)
+    store._conn.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        store.claim(SYSTEM, ["loss"], Schedule("linear", 3))
+    assert not store.conn.in_transaction
+    other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # 'database is locked' if the claim left it open
+    other.execute("ROLLBACK")
+    other.close()
+    record = store.claim(SYSTEM, ["loss"], Schedule("linear", 3))
+    store.fail(record, "the test was interrupted", "interrupted")
+    assert store.status(SYSTEM, ["loss"], Schedule("linear", 3)) == "interrupted"
+
+
 def test_kill_9_leaves_a_readable_store_and_the_rerun_completes(tmp_path):
     path = tmp_path / "killed.sqlite"
     slow = SYSTEM.updated({"learning_rule.steps": 4000})  # a few seconds of training

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+# numpy before torch: torch's C start-up imports numpy and discards any exception it
+# raises, so a Ctrl-C landing there would be lost and the command would run on
+import numpy  # noqa: F401
 import typer
 from rich.console import Console
 from rich.markup import escape

@@ -246,8 +246,8 @@ class Store:
 
     def _open(self, conn: sqlite3.Connection) -> None:
         """Create, check or migrate the schema."""
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
                          "value TEXT NOT NULL)")
             row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
@@ -274,7 +274,8 @@ class Store:
                 conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             conn.close()
             raise
 
@@ -292,13 +293,18 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken at once (``BEGIN IMMEDIATE``): concurrent writers
-        wait for each other, so a read-then-write inside it is atomic."""
+        wait for each other, so a read-then-write inside it is atomic.
+
+        ``BEGIN`` sits inside the ``try``: a Ctrl-C raised the moment it returns (Python
+        raises a pending signal right after a call) would otherwise leave the transaction
+        open and the store locked, and every later write fail."""
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
         try:
+            c.execute("BEGIN IMMEDIATE")
             yield c
         except BaseException:
-            c.execute("ROLLBACK")
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
 
