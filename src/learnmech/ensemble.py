@@ -529,7 +529,7 @@ class _FunctionalOptimizer:
         """One update of every member still ``alive`` from ``grads`` (in layout order)."""
         self.steps += 1
         dead = (~alive).nonzero().flatten() if not bool(alive.all()) else None
-        if dead is not None:  # the update touches every row: keep the stopped members'
+        if dead is not None:  # the update touches every row: save the stopped members' rows
             kept = {key: value[dead] for key, value in self.state.items()}
             kept["params"] = self.params[dead]
         if self.adam:

@@ -317,6 +317,13 @@ def huber(r: Array, delta: float) -> Array:
     return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
 
 
+def _unit_huber(u: Array) -> tuple[Array, Array]:
+    """``(h₁(u), h₁'(u))`` elementwise: the Huber loss with threshold 1 (``u²/2`` inside,
+    ``|u| − 1/2`` outside) and its derivative ``clip(u, −1, 1)``; ``h₁(±∞) = ∞``."""
+    psi = np.clip(u, -1.0, 1.0)
+    return psi * (u - 0.5 * psi), psi
+
+
 def _objective(fam: Family, lv: Mapping[str, Array], y: Array, delta: float,
                weights: Array | None) -> Callable[[Array], tuple[float, Array]]:
     """``θ ↦ (J/δ², ∇)``: the summed Huber loss in units of δ (see the module text)."""
@@ -324,9 +331,7 @@ def _objective(fam: Family, lv: Mapping[str, Array], y: Array, delta: float,
     def fun(th: Array) -> tuple[float, Array]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             pred, jac = fam.value_jac(th, lv)
-        u = (y - pred) / delta
-        psi = np.clip(u, -1.0, 1.0)  # h₁'(u)
-        terms = psi * (u - 0.5 * psi)  # h₁(u): u²/2 inside, |u| − 1/2 outside
+        terms, psi = _unit_huber((y - pred) / delta)
         if weights is not None:
             terms, psi = terms * weights, psi * weights
         value = float(terms.sum())  # not finite iff some u is not (h₁(±∞) = ∞)
@@ -377,10 +382,9 @@ def _newton(fam: Family, lv: Mapping[str, Array], y: Array, delta: float, weight
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i in range(0, len(t), rows):
                 pred, jac = fam.value_jac(t[i : i + rows].T, lv)
-                u = (y - pred) / delta
-                psi = np.clip(u, -1.0, 1.0)
+                terms, psi = _unit_huber((y - pred) / delta)
                 wi = w[i : i + rows]
-                value[i : i + rows] = np.sum(wi * psi * (u - 0.5 * psi), axis=1)
+                value[i : i + rows] = np.sum(wi * terms, axis=1)
                 grad[i : i + rows] = -np.einsum("bn,bnp->bp", wi * psi, jac) / delta
         return np.where(np.isfinite(value), value, np.inf), grad
 
@@ -421,9 +425,7 @@ def _grid_values(fam: Family, grid: Array, lv: Mapping[str, Array], y: Array, de
     out = np.empty(len(grid))
     with np.errstate(over="ignore", invalid="ignore"):
         for i in range(0, len(grid), chunk):
-            u = (y - fam.value(grid[i : i + chunk].T, lv)) / delta
-            psi = np.clip(u, -1.0, 1.0)
-            terms = psi * (u - 0.5 * psi)  # h₁(u)
+            terms, _ = _unit_huber((y - fam.value(grid[i : i + chunk].T, lv)) / delta)
             vals = terms.sum(axis=1) if weights is None else terms @ weights
             out[i : i + chunk] = np.where(np.isfinite(vals), vals, np.inf)
     return out
