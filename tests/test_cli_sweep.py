@@ -60,7 +60,7 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
                             text=True)
 
 
-#: In a whole `make test` run (three of three on 2026-12-04, fresh clones) both
+#: In whole `make test` runs (three of four on 2026-12-04, fresh clones) both
 #: Ctrl-C tests saw the driver run to completion after SIGINT ("done 8/8", exit 0): the
 #: signal was delivered while the driver was alive and not acted on. They pass alone
 #: (15 of 15), with the suite's environment variables, after the modules that precede
