@@ -102,6 +102,40 @@ def test_probes_see_the_members_optimizer_state(name: str) -> None:
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu", "erf"])
+@pytest.mark.parametrize(("loss_name", "parametrization", "bias", "dtype", "rtol"), [
+    ("cross_entropy", "sp", True, "float64", 1e-12),
+    ("mse", "ntp", True, "float64", 1e-12),  # every layer's multiplier ≠ 1, one-hot targets
+    ("mse", "ntp", False, "float32", 1e-6),
+])
+def test_written_out_backward_against_autograd(
+    activation: str, loss_name: str, parametrization: str, bias: bool, dtype: str, rtol: float
+) -> None:
+    """The ensemble's backward is written out per activation and objective; the one-by-one
+    runs take their gradients from autograd. Full-batch GD on 60 examples (1/60 is not a
+    power of two) with a readout multiplier of 2, after 8 steps."""
+    base = System(
+        architecture=MLP(width=10, depth=3, activation=activation, bias=bias,
+                         parametrization=parametrization, output_multiplier=2.0),
+        data=Digits(n_train=60, n_test=0),
+        objective=loss_name,
+        learning_rule=LearningRule(optimizer="gd", lr=0.1, steps=8),
+        dtype=dtype,
+    )
+    systems = [base.updated({"seed": s, "architecture.init_scale": c})
+               for s, c in [(0, 1.0), (1, 2.0)]]
+    with one_torch_thread():
+        together = train_ensemble(systems, ["loss"], SCHEDULE)
+        alone = [train(s, make_probes(["loss"]), SCHEDULE) for s in systems]
+    for ens, ref in zip(together, alone, strict=True):
+        assert ens["train_loss"].array()[-1] < 0.9 * ens["train_loss"].array()[0]  # it trains
+        np.testing.assert_allclose(ens["train_loss"].array(), ref["train_loss"].array(),
+                                   rtol=rtol)
+        assert ref.model is not None and ens.model is not None
+        for a, b in zip(ref.model.parameters(), ens.model.parameters(), strict=True):
+            torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(a.detach().abs().max()))
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 def test_float32_agrees_to_rounding(name: str) -> None:
     """In float32 each member is its own run to rounding (rel. 1e-6), not merely close:

