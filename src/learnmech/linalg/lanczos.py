@@ -119,7 +119,8 @@ def lanczos(
     value lies within its residual of an eigenvalue (typically within residual²/gap). A
     breakdown (an invariant subspace) continues from random directions orthogonal to ``Q``.
 
-    Memory: ``dim × (products)`` in the operator's dtype; ``T`` is handled in float64.
+    Memory: ``dim × (products)`` in the operator's dtype; ``T`` and its entries ``qᵀAq``
+    are computed in float64.
     ``progress(products, bound)`` is called after each block with the most products it may
     take, and once more with ``(products, products)`` when it stops.
     """
@@ -145,8 +146,10 @@ def lanczos(
         basis.append(block)
         w = torch.stack([op.matvec(q) for q in block.T], dim=1)
         products += k
-        a = block.T @ w
-        t[lo:hi, lo:hi] = ((a + a.T) / 2).double().cpu()
+        # in float64: summed in float32 over 269k parameters, these Rayleigh quotients put
+        # the top eigenvalue of a Fashion-MNIST MLP's Hessian 1.1e-4 low, residual or not
+        a = block.T.double() @ w.double()
+        t[lo:hi, lo:hi] = ((a + a.T) / 2).cpu()
         w = orthogonalize(w, basis.rows)
         theta, s = torch.linalg.eigh(t[:hi, :hi])
         order = torch.argsort(theta, descending=True)[:k]
