@@ -51,7 +51,7 @@ run: $(DATA)
 	$(VENV)/bin/learnmech check --budget $(BUDGET) --report report.html
 
 test: $(DATA) $(BROWSER)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rx
 
 # Every law at the standard budget, as a test (about 25 minutes on one core)
 test-standard: $(DATA)

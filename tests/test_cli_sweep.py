@@ -60,15 +60,44 @@ def _start(tmp_path: Path) -> subprocess.Popen[str]:
                             text=True)
 
 
-#: In whole `make test` runs (three of four on 2026-12-04, fresh clones) both
-#: Ctrl-C tests saw the driver run to completion after SIGINT ("done 8/8", exit 0): the
-#: signal was delivered while the driver was alive and not acted on. They pass alone
-#: (15 of 15), with the suite's environment variables, after the modules that precede
-#: them, and with every module collected; the cause is not found, so they are expected
-#: failures that may pass, not evidence either way.
-_FULL_SUITE_CTRL_C = pytest.mark.xfail(strict=False, reason=(
-    "in the full suite the driver ignored SIGINT (ran to completion, exit 0); "
-    "cause not found, see the comment above"))
+def _proc_status(path: Path) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in path.read_text().splitlines() if ":\t" in line)
+
+
+def _sigint_state(pid: int) -> str:
+    """Whether process ``pid`` ignores, catches or (per thread) blocks SIGINT, read from
+    ``/proc`` (Linux; elsewhere "unknown")."""
+    bit = 1 << (signal.SIGINT - 1)
+    try:
+        status = _proc_status(Path(f"/proc/{pid}/status"))
+        blocking = sum(bool(int(_proc_status(task / "status")["SigBlk"], 16) & bit)
+                       for task in Path(f"/proc/{pid}/task").iterdir())
+    except (OSError, KeyError, ValueError):
+        return "unknown"
+    return (f"ignored {bool(int(status['SigIgn'], 16) & bit)}, caught "
+            f"{bool(int(status['SigCgt'], 16) & bit)}, blocked in {blocking} of "
+            f"{status['Threads'].strip()} threads")
+
+
+def _ctrl_c(proc: subprocess.Popen[str], timeout: float) -> None:
+    """Ctrl-C to the driver's process group, as a terminal sends it; the driver must exit
+    with 130 and say "interrupted".
+
+    In three of four fresh-clone `make test` runs on 2026-12-04 (none of two whole-suite
+    runs on 2026-12-06) the driver ran to completion after SIGINT ("done 8/8", exit 0): the signal
+    was delivered while it was alive and not acted on. Alone, after the modules that
+    precede them, with every module collected and with the suite's environment the tests
+    passed (15 of 15). That one symptom is an expected failure whose reason carries the
+    driver's SIGINT state at the moment of the signal (``make test`` prints it); any other
+    outcome fails."""
+    state = _sigint_state(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=timeout)
+    if proc.returncode == 0:
+        pytest.xfail(f"the driver ran to completion after SIGINT (SIGINT {state}); "
+                     f"stderr ends: {stderr[-200:]!r}")
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
 
 
 def _wait_until(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
@@ -78,16 +107,12 @@ def _wait_until(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
     assert proc.poll() is None, "the sweep ended before Ctrl-C"
 
 
-@_FULL_SUITE_CTRL_C
 def test_ctrl_c_then_resume_show_and_page(tmp_path: Path) -> None:
     # 4000 steps a trial (0.7 s on a 2-core laptop): the first trial is stored 3.7 s
     # before the last, and the poll looks every 0.05 s (800 steps left a 0.7 s window)
     proc = _start(tmp_path)
     _wait_until(proc, lambda: _stored(tmp_path / "s.sqlite") >= 1)
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
+    _ctrl_c(proc, timeout=120)
     before = _stored(tmp_path / "s.sqlite")
     assert 1 <= before < 8
 
@@ -107,16 +132,12 @@ def test_ctrl_c_then_resume_show_and_page(tmp_path: Path) -> None:
     assert all(r["mean"] is None for r in rows if r["learning_rule.lr"] == 500.0)
 
 
-@_FULL_SUITE_CTRL_C
 def test_ctrl_c_while_the_pool_starts(tmp_path: Path) -> None:
     # the driver claims every trial before it submits the first task: once all 8 are
     # claimed, its worker is being spawned or imports torch (seconds), training nothing yet
     proc = _start(tmp_path)
     _wait_until(proc, lambda: _count(tmp_path / "s.sqlite", "status='running'") == 8)
-    os.killpg(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
+    _ctrl_c(proc, timeout=60)
     assert _count(tmp_path / "s.sqlite", "status='interrupted'") == 8
 
 
