@@ -82,7 +82,8 @@ BENCHES := \
   infinite_width="$(PY) bench/infinite_width.py --nt-python $(VENVS)/nt/bin/python" \
   similarity="$(PEERS_PY) bench/similarity.py" \
   coordcheck="$(PEERS_PY) bench/coordcheck.py" \
-  hessian="$(PEERS_PY) bench/hessian.py"
+  hessian="$(PEERS_PY) bench/hessian.py" \
+  scale="$(PY) bench/scale.py"
 
 bench: $(STAMP) bench-peers
 	@mkdir -p $(BENCH_OUT)

@@ -55,6 +55,9 @@ def test_empirical_ntk_refuses_before_allocating(small_budget):
     with pytest.raises(InputError, match="outputs='trace'"):
         empirical_ntk(model, x)
     assert empirical_ntk(model, x, outputs="trace").shape == (200, 200)
+    with pytest.raises(InputError) as refused:  # trace already: the hint is fewer inputs
+        empirical_ntk(model, torch.randn(1000, 3), outputs="trace")  # 4 MB
+    assert "fewer inputs" in str(refused.value) and "outputs=" not in str(refused.value)
 
 
 def test_dense_hessian_refuses_before_allocating(small_budget):

@@ -317,7 +317,7 @@ def empirical_ntk(
     per_pair = _n_outputs(model, x1) ** 2 if outputs == "full" else 1
     require_memory("x1", f"an empirical NTK of {x1.shape[0]} × {x2.shape[0]} inputs",
                    float(x1.shape[0]) * x2.shape[0] * per_pair * x1.element_size(),
-                   "pass fewer inputs or outputs='trace'")
+                   "pass fewer inputs" + (" or outputs='trace'" if outputs == "full" else ""))
     with _frozen_grads(model):
         if method == "ntvp":
             return _ntk_by_products(model, x1, x2, weight, outputs, max_memory, progress)
