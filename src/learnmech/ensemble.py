@@ -54,6 +54,8 @@ from learnmech.train import (
     train,
 )
 
+aten = torch.ops.aten
+
 #: The spec fields in which members of one ensemble may differ.
 VARYING = ("seed", "learning_rule.lr", "architecture.init_scale")
 
@@ -237,8 +239,6 @@ def train_ensemble(
         )
     return out
 
-
-aten = torch.ops.aten
 
 #: ``backward(g, z, h)``: the gradient at an activation's input ``z`` from the gradient
 #: ``g`` at its output ``h = φ(z)``, computed as autograd computes it (the kernel or formula
