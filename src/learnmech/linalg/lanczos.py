@@ -120,7 +120,7 @@ def lanczos(
     breakdown (an invariant subspace) continues from random directions orthogonal to ``Q``.
 
     Memory: ``dim × (products)`` in the operator's dtype; ``T`` and its entries ``qᵀAq``
-    are computed in float64.
+    are computed in float64 (float32 on MPS).
     ``progress(products, bound)`` is called after each block with the most products it may
     take, and once more with ``(products, products)`` when it stops.
     """
@@ -140,16 +140,17 @@ def lanczos(
     steps = max(1, min(max(max_iter, k) // k, op.dim // k))
     basis = Basis(op, min(steps, 16) * k)
     t = torch.zeros(steps * k, steps * k, dtype=torch.float64)
+    exact = torch.float32 if op.device.type == "mps" else torch.float64
     products = 0
     for j in range(steps):
         lo, hi = j * k, (j + 1) * k
         basis.append(block)
         w = torch.stack([op.matvec(q) for q in block.T], dim=1)
         products += k
-        # in float64: summed in float32 over 269k parameters, these Rayleigh quotients put
-        # the top eigenvalue of a Fashion-MNIST MLP's Hessian 1.1e-4 low, residual or not
-        a = block.T.double() @ w.double()
-        t[lo:hi, lo:hi] = ((a + a.T) / 2).cpu()
+        # in float64 (MPS has none): summed in float32 over 269k parameters, these Rayleigh
+        # quotients put the top eigenvalue of a Fashion-MNIST MLP's Hessian 1.1e-4 low
+        a = block.T.to(exact) @ w.to(exact)
+        t[lo:hi, lo:hi] = ((a + a.T) / 2).double().cpu()
         w = orthogonalize(w, basis.rows)
         theta, s = torch.linalg.eigh(t[:hi, :hi])
         order = torch.argsort(theta, descending=True)[:k]
