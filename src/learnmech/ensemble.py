@@ -37,7 +37,7 @@ from torch.func import functional_call, vmap
 
 from learnmech.data import Dataset, load
 from learnmech.errors import InputError
-from learnmech.loop import Divergence
+from learnmech.loop import Divergence, class_log_probs
 from learnmech.models import Network, Trace, build_model
 from learnmech.probes import make_probes
 from learnmech.store import Store
@@ -354,8 +354,7 @@ def _stacked_loss_terms(system: System, data: Dataset) -> _LossTerms:
                                 ) -> tuple[Tensor, Tensor | None]:
             members, batch, classes = out.shape
             labels = per_member(y, members, 0).reshape(-1)
-            # as learnmech.loop.cross_entropy: the log-softmax over the classes of (C, E·B)
-            logp = torch.log_softmax(out.reshape(-1, classes).T, 0)
+            logp = class_log_probs(out.reshape(-1, classes))  # (C, E·B), as cross_entropy
             per_example, total = aten.nll_loss_forward(logp.T, labels, None, 0, -100)
             losses = per_example.view(members, batch).mean(1)
             if not gradient:
